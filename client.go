@@ -60,12 +60,11 @@ type Client struct {
 
 	common service
 
-	baseURL    *url.URL // origin + "/api/"
-	staffEmail string
-	apiKey     secret
-	userAgent  string
-	hc         *http.Client // the caller's client with our rate-limiting transport
-	logger     *slog.Logger
+	baseURL   *url.URL     // origin + "/api/"
+	auth      *credentials // behind a pointer: even a printed copy of Client shows no key
+	userAgent string
+	hc        *http.Client // the caller's client with our rate-limiting transport
+	logger    *slog.Logger
 
 	maxRetries    int
 	retryWaitMin  time.Duration
@@ -78,12 +77,23 @@ type Client struct {
 	rate   Rate
 }
 
+// credentials are the Basic-auth pair.
+type credentials struct {
+	staffEmail string
+	apiKey     secret
+}
+
+// Format prints the pair with the key redacted.
+func (c *credentials) Format(f fmt.State, _ rune) {
+	_, _ = fmt.Fprintf(f, "credentials{staffEmail: %q, apiKey: [redacted]}", c.staffEmail)
+}
+
 // secret holds a credential; every fmt verb prints it redacted.
 type secret string
 
-func (secret) String() string                { return "[redacted]" }
-func (secret) GoString() string              { return `"[redacted]"` }
-func (s secret) Format(f fmt.State, _ rune)  { _, _ = io.WriteString(f, s.String()) }
+func (secret) String() string                 { return "[redacted]" }
+func (secret) GoString() string               { return `"[redacted]"` }
+func (s secret) Format(f fmt.State, _ rune)   { _, _ = io.WriteString(f, s.String()) }
 func (s secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Format prints the client without its credentials for every verb (%v, %+v, %#v, %s).
@@ -92,7 +102,7 @@ func (c *Client) Format(f fmt.State, _ rune) {
 		_, _ = io.WriteString(f, "deskie.Client(nil)")
 		return
 	}
-	_, _ = fmt.Fprintf(f, "deskie.Client{BaseURL: %q, StaffEmail: %q, APIKey: [redacted]}", c.baseURL.String(), c.staffEmail)
+	_, _ = fmt.Fprintf(f, "deskie.Client{BaseURL: %q, StaffEmail: %q, APIKey: [redacted]}", c.baseURL.String(), c.auth.staffEmail)
 }
 
 // String returns the client's description without its credentials.
@@ -182,6 +192,7 @@ func WithRateBudget(perMinute int) Option {
 		if perMinute < 2 {
 			return &ArgumentError{Field: "WithRateBudget", Reason: fmt.Sprintf("%d per minute cannot pay for a write (cost 2)", perMinute)}
 		}
+		c.limiter.disabled = false
 		c.limiter.preset(perMinute)
 		return nil
 	}
@@ -216,8 +227,7 @@ func WithUserAgent(ua string) Option {
 // agent's permissions). The API key is never printed: not in errors, logs or %v.
 func NewClient(subdomain, staffEmail, apiKey string, opts ...Option) (*Client, error) {
 	c := &Client{
-		staffEmail:    strings.TrimSpace(staffEmail),
-		apiKey:        secret(apiKey),
+		auth:          &credentials{staffEmail: strings.TrimSpace(staffEmail), apiKey: secret(apiKey)},
 		userAgent:     defaultUserAgent,
 		hc:            http.DefaultClient,
 		logger:        slog.New(slog.DiscardHandler),
@@ -245,7 +255,7 @@ func NewClient(subdomain, staffEmail, apiKey string, opts ...Option) (*Client, e
 		}
 		c.baseURL = &url.URL{Scheme: "https", Host: sub + ".deskie.io", Path: "/api/"}
 	}
-	if c.staffEmail == "" || !strings.Contains(c.staffEmail, "@") {
+	if c.auth.staffEmail == "" || !strings.Contains(c.auth.staffEmail, "@") {
 		return nil, &ArgumentError{Field: "staffEmail", Reason: "empty or not an e-mail address"}
 	}
 	if strings.TrimSpace(apiKey) == "" {
@@ -429,7 +439,7 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, q, body an
 	if err != nil {
 		return nil, fmt.Errorf("deskie: building %s %s: %w", method, u.Path, err)
 	}
-	req.SetBasicAuth(c.staffEmail, string(c.apiKey))
+	req.SetBasicAuth(c.auth.staffEmail, string(c.auth.apiKey))
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.userAgent)
 	if contentType != "" {

@@ -1,0 +1,66 @@
+package deskie
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecodeEdgeCases(t *testing.T) {
+	msk := time.FixedZone("", 3*3600)
+	tests := []struct {
+		name string
+		json string
+		want Case
+	}{
+		{"id as string", `{"case_id":"2000"}`, Case{ID: 2000}},
+		{"id above 2^31", `{"user_id":5654846848}`, Case{UserID: 5654846848}},
+		{"id as float text", `{"user_id":"12.0"}`, Case{UserID: 12}},
+		{"id null", `{"user_id":null}`, Case{}},
+		{"id dash", `{"staff_id":"-"}`, Case{}},
+		{"date RFC1123Z", `{"created_at":"Mon, 05 May 2014 00:15:17 +0300"}`, Case{CreatedAt: time.Date(2014, 5, 5, 0, 15, 17, 0, msk)}},
+		{"date dash", `{"closed_at":"-"}`, Case{}},
+		{"date empty", `{"closed_at":""}`, Case{}},
+		{"date null", `{"closed_at":null}`, Case{}},
+		{"date RFC3339", `{"updated_at":"2024-06-12T10:00:00Z"}`, Case{UpdatedAt: time.Date(2024, 6, 12, 10, 0, 0, 0, time.UTC)}},
+		{"bool as 0/1", `{"deleted":1,"spam":"0"}`, Case{Deleted: true}},
+		{"bool as text", `{"deleted":"true","spam":"false"}`, Case{Deleted: true}},
+		{"labels mixed", `{"labels":["1",2]}`, Case{Labels: []int64{1, 2}}},
+		{"labels empty string", `{"labels":""}`, Case{}},
+		{"subject as number", `{"subject":404}`, Case{Subject: "404"}},
+		{"unknown fields ignored", `{"case_id":1,"brand_new":{"a":[1,2]}}`, Case{ID: 1}},
+		{"cc alias", `{"recipient_cc":"a@b","recipient_bcc":"c@d"}`, Case{CCEmails: "a@b", BCCEmails: "c@d"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got Case
+			require.NoError(t, json.Unmarshal([]byte(tt.json), &got))
+			if !tt.want.CreatedAt.IsZero() || !tt.want.UpdatedAt.IsZero() {
+				assert.True(t, tt.want.CreatedAt.Equal(got.CreatedAt) && tt.want.UpdatedAt.Equal(got.UpdatedAt), "%v %v", got.CreatedAt, got.UpdatedAt)
+				got.CreatedAt, got.UpdatedAt = tt.want.CreatedAt, tt.want.UpdatedAt
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestDecodeRejectsGarbage(t *testing.T) {
+	for _, bad := range []string{`{"case_id":"abc"}`, `{"created_at":"yesterday"}`, `{"deleted":"maybe"}`, `{"labels":{"a":1}}`, `{"case_id":1.5}`, `{"subject":{}}`} {
+		var c Case
+		assert.Error(t, json.Unmarshal([]byte(bad), &c), bad)
+	}
+}
+
+func TestDecodeListErrors(t *testing.T) {
+	for _, bad := range []string{`{"0":{"case":{"case_id":"x"}}}`, `[1]`, `{"total_count":"many"}`, `"str"`} {
+		_, _, err := decodeList[Case]([]byte(bad), "case")
+		assert.Error(t, err, bad)
+	}
+	items, total, err := decodeList[Case]([]byte(`{"0":{"case":{"case_id":1}},"page":1}`), "case")
+	require.NoError(t, err)
+	assert.Len(t, items, 1)
+	assert.Equal(t, -1, total, "unknown total")
+}

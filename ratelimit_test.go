@@ -1,0 +1,144 @@
+package deskie
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// fakeClock is a settable clock for the limiter.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func answer(status int, h map[string]string) *http.Response {
+	resp := &http.Response{StatusCode: status, Header: http.Header{}}
+	for k, v := range h {
+		resp.Header.Set(k, v)
+	}
+	return resp
+}
+
+func TestLimiterSpendsTwoPerWriteAndWaitsForTheWindow(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	l := newLimiter()
+	l.now = clock.Now
+	l.preset(5)
+	ctx := context.Background()
+
+	require.NoError(t, l.acquire(ctx, cost("POST"))) // 5 → 3
+	require.NoError(t, l.acquire(ctx, cost("GET")))  // 3 → 2
+	require.NoError(t, l.acquire(ctx, cost("PUT")))  // 2 → 0
+	assert.Equal(t, 0, l.left)
+	assert.Equal(t, 5, l.inflight)
+
+	// the budget is spent: a read waits; a short deadline proves it blocks
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	err := l.acquire(short, 1)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.True(t, notSent(err), "a wait that ended was never sent")
+
+	// answers come back; the window ends; the budget refills to the limit
+	for range 3 {
+		l.release(1, nil)
+	}
+	l.release(2, nil)
+	clock.Add(time.Minute)
+	require.NoError(t, l.acquire(ctx, 2))
+	assert.Equal(t, 3, l.left)
+}
+
+func TestLimiterLearnsFromHeaders(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	l := newLimiter()
+	l.now = clock.Now
+	ctx := context.Background()
+
+	// unknown limit: the first request probes, the second waits for its answer
+	require.NoError(t, l.acquire(ctx, 1))
+	second := make(chan error, 1)
+	go func() { second <- l.acquire(ctx, 2) }()
+	select {
+	case <-second:
+		t.Fatal("second request went out before the probe's answer")
+	case <-time.After(20 * time.Millisecond):
+	}
+	l.release(1, answer(200, map[string]string{"rate_limit_per_minute": "50", "api_calls_left": "10", "retry_after": "30"}))
+	require.NoError(t, <-second)
+	assert.Equal(t, 8, l.left, "10 left, minus the write now in flight")
+	assert.Equal(t, clock.Now().Add(30*time.Second), l.windowEnd)
+
+	// a 429 empties the budget until retry_after
+	l.release(2, answer(429, map[string]string{"retry_after": "2"}))
+	assert.Equal(t, 0, l.left)
+	assert.Equal(t, clock.Now().Add(2*time.Second), l.windowEnd)
+}
+
+func TestLimiterWithoutHeadersTurnsOff(t *testing.T) {
+	l := newLimiter()
+	require.NoError(t, l.acquire(context.Background(), 1))
+	l.release(1, answer(200, nil))
+	for range 100 {
+		require.NoError(t, l.acquire(context.Background(), 2))
+	}
+}
+
+// TestBurstDrawsNo429 fires a burst of writes at a server with a small fixed
+// window: the client-side budget makes them wait instead of being refused.
+func TestBurstDrawsNo429(t *testing.T) {
+	const limit, window = 20, 300 * time.Millisecond
+	var mu sync.Mutex
+	var start time.Time
+	used := 0
+	var refused atomic.Int32
+	c, mt := setup(t, WithRateBudget(limit), WithMaxRetries(0))
+	mt.RegisterResponder("POST", testBase+"/api/cases/1/messages.json", func(req *http.Request) (*http.Response, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		now := time.Now()
+		if start.IsZero() || now.Sub(start) >= window {
+			start, used = now, 0
+		}
+		left := time.Until(start.Add(window)).Seconds()
+		h := map[string]string{"rate_limit_per_minute": strconv.Itoa(limit), "retry_after": strconv.FormatFloat(left, 'f', 3, 64)}
+		if used+2 > limit {
+			refused.Add(1)
+			h["api_calls_left"] = strconv.Itoa(limit - used)
+			r := answer(429, h)
+			return withBody(r, `{"error":"rate_limit"}`), nil
+		}
+		used += 2
+		h["api_calls_left"] = strconv.Itoa(limit - used)
+		return withBody(answer(201, h), `{"message":{"message_id":1}}`), nil
+	})
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for range 40 {
+		wg.Go(func() {
+			_, err := c.Messages.Create(context.Background(), 1, &MessageCreate{UserID: 1, Content: "x"})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Zero(t, refused.Load(), "no request was refused by the server")
+}
