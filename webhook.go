@@ -96,14 +96,14 @@ func parseWebhook(r *http.Request, maxBytes int64) (*AgentReply, error) {
 	if r.Body == nil {
 		return nil, fmt.Errorf("%w: empty body", ErrMalformedWebhook)
 	}
-	mediaType, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil && r.Header.Get("Content-Type") != "" {
-		return nil, fmt.Errorf("%w: %v", ErrUnsupportedMediaType, err)
-	}
+	contentType := r.Header.Get("Content-Type")
+	mediaType, _, _ := strings.Cut(contentType, ";")
+	mediaType = strings.ToLower(strings.TrimSpace(mediaType))
 	reply := &AgentReply{}
 	switch mediaType {
 	case "multipart/form-data":
-		if params["boundary"] == "" {
+		_, params, err := mime.ParseMediaType(contentType)
+		if err != nil || params["boundary"] == "" {
 			return nil, fmt.Errorf("%w: multipart without boundary", ErrMalformedWebhook)
 		}
 		r.Body = http.MaxBytesReader(nil, r.Body, maxBytes)
@@ -163,13 +163,30 @@ func bodyError(err error) error {
 	return fmt.Errorf("%w: %v", ErrMalformedWebhook, err)
 }
 
+// setForm decodes a form body in one pass: each pair is split on "&" and "=" and
+// unescaped by net/url, exactly as url.ParseQuery does, but applied to the reply as
+// it goes instead of being collected into a url.Values map first. A repeated key
+// keeps its last value.
 func (a *AgentReply) setForm(body string) error {
-	values, err := url.ParseQuery(body)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformedWebhook, err)
-	}
-	for k, vs := range values {
-		if err := a.set(k, vs[0]); err != nil {
+	for body != "" {
+		var pair string
+		pair, body, _ = strings.Cut(body, "&")
+		if pair == "" {
+			continue
+		}
+		if strings.Contains(pair, ";") {
+			return fmt.Errorf("%w: semicolon in form field", ErrMalformedWebhook)
+		}
+		rawKey, rawValue, _ := strings.Cut(pair, "=")
+		key, err := url.QueryUnescape(rawKey)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformedWebhook, err)
+		}
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformedWebhook, err)
+		}
+		if err := a.set(key, value); err != nil {
 			return err
 		}
 	}
@@ -226,9 +243,14 @@ func (a *AgentReply) setTree(prefix string, v any) error {
 // set applies one field: key is "object[message_id]", "message_id",
 // "object[attachments][0][url]", ….
 func (a *AgentReply) set(key, value string) error {
-	name := strings.TrimPrefix(key, "object[")
-	if name != key {
-		name = strings.Replace(name, "]", "", 1) // object[x][y] → x[y]
+	name := key
+	if inner, wrapped := strings.CutPrefix(key, "object["); wrapped {
+		// object[x] → x, object[x][y] → x[y]
+		if i := strings.IndexByte(inner, ']'); i == len(inner)-1 {
+			name = inner[:i]
+		} else if i >= 0 {
+			name = inner[:i] + inner[i+1:]
+		}
 	}
 	field, rest, nested := strings.Cut(name, "[")
 	if nested {
