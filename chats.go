@@ -214,7 +214,7 @@ func (r *router) run(ctx context.Context) (*SendResult, error) {
 			return res, nil
 		}
 		switch {
-		case errors.Is(err, ErrAmbiguous) && !resent:
+		case errors.Is(err, ErrAmbiguous):
 			found, lookErr := r.look(ctx, action, target)
 			if lookErr != nil {
 				return nil, fmt.Errorf("%w; looking whether it landed also failed: %w", err, lookErr)
@@ -222,6 +222,9 @@ func (r *router) run(ctx context.Context) (*SendResult, error) {
 			if found != nil {
 				r.chats.client.logger.Info("deskie: ambiguous write had landed; not sending again", "action", found.Action, "case_id", found.CaseID)
 				return found, nil
+			}
+			if resent {
+				return nil, err // still unknown after one re-send: the caller decides
 			}
 			resent = true
 		case target != nil && isGone(err) && !redecided:

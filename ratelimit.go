@@ -23,7 +23,12 @@ import (
 //     server last reported them minus what is in flight;
 //   - when left cannot pay, the caller waits for the window's end (known from
 //     retry_after, or estimated as a minute after the window was first seen, which is
-//     never early), bounded by the client's max retry-after and by its context.
+//     never early; a retry_after over a minute is read as a minute, the API's
+//     window), bounded by the caller's context;
+//   - an answer to a request sent before the last local reset describes the old
+//     window: it is not allowed to move the new window's end or budget (otherwise a
+//     late answer saying "window ends in 1 ms" would open a second budget inside
+//     the server's current window).
 type limiter struct {
 	mu        sync.Mutex
 	disabled  bool
@@ -33,13 +38,19 @@ type limiter struct {
 	left      int
 	inflight  int
 	windowEnd time.Time
+	gen       int // bumped at each local window reset; answers to older requests are stale
 	wake      chan struct{}
 	maxWait   time.Duration
 	logger    *slog.Logger
 	now       func() time.Time
 }
 
-const rateWindow = time.Minute
+const (
+	rateWindow = time.Minute
+	// windowMargin is added to retry_after so a rounded figure never lets a request
+	// reach the server just before its window turns.
+	windowMargin = 10 * time.Millisecond
+)
 
 func newLimiter() *limiter {
 	return &limiter{wake: make(chan struct{}), now: time.Now, maxWait: defaultMaxRetryAfter, logger: slog.New(slog.DiscardHandler)}
@@ -57,41 +68,46 @@ func cost(method string) int {
 	return 1
 }
 
-// acquire waits until the budget can pay cost, then spends it.
-func (l *limiter) acquire(ctx context.Context, cost int) error {
+// acquire waits until the budget can pay cost, then spends it. It returns the
+// window generation the request is sent in, to hand back to release.
+func (l *limiter) acquire(ctx context.Context, cost int) (int, error) {
 	for {
 		l.mu.Lock()
 		if l.disabled || (l.known && l.limit <= 0) {
 			l.inflight += cost
+			gen := l.gen
 			l.mu.Unlock()
-			return nil
+			return gen, nil
 		}
 		var wait time.Duration = -1
 		if !l.known {
 			if !l.probing {
 				l.probing = true
 				l.inflight += cost
+				gen := l.gen
 				l.mu.Unlock()
-				return nil
+				return gen, nil
 			}
 		} else {
 			now := l.now()
 			if !now.Before(l.windowEnd) {
 				l.left = l.limit - l.inflight
 				l.windowEnd = now.Add(rateWindow)
+				l.gen++
 			}
 			if l.left >= cost {
 				l.left -= cost
 				l.inflight += cost
+				gen := l.gen
 				l.mu.Unlock()
-				return nil
+				return gen, nil
 			}
-			wait = min(l.windowEnd.Sub(now), l.maxWait)
+			wait = l.windowEnd.Sub(now)
 		}
 		wake := l.wake
 		l.mu.Unlock()
 		if err := l.sleep(ctx, wake, wait); err != nil {
-			return err
+			return 0, err
 		}
 	}
 }
@@ -114,42 +130,55 @@ func (l *limiter) sleep(ctx context.Context, wake chan struct{}, wait time.Durat
 }
 
 // release returns an attempt's cost from the in-flight count and learns from its
-// answer (nil when the attempt failed without one).
-func (l *limiter) release(cost int, resp *http.Response) {
+// answer (nil when the attempt failed without one), unless the answer belongs to
+// an older window generation than the current one.
+func (l *limiter) release(cost, gen int, resp *http.Response) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.inflight -= cost
 	if !l.known {
 		l.probing = false
 	}
-	if resp == nil {
+	if resp == nil || (l.known && gen != l.gen) {
 		l.signal()
 		return
 	}
 	now := l.now()
 	r, ok := parseRate(resp.Header, now)
+	learned := false
 	switch {
 	case ok && r.Limit > 0:
+		learned = !l.known || l.limit <= 0
 		l.known, l.limit = true, r.Limit
 	case !l.known:
 		l.known = true // the server reports no limit: nothing to pace
 	}
-	if l.limit > 0 {
-		if _, has := headerInt(resp.Header, "api_calls_left"); has {
-			l.left = r.Remaining - l.inflight
+	if l.limit <= 0 {
+		l.signal()
+		return
+	}
+	if _, has := headerInt(resp.Header, "api_calls_left"); has {
+		// Within a window the server's count only goes down, so a higher figure
+		// is an answer that arrived out of order: keep the lower one.
+		if fresh := r.Remaining - l.inflight; learned || fresh < l.left {
+			l.left = fresh
 		}
-		switch {
-		case r.RetryAfter > 0:
-			l.windowEnd = now.Add(min(r.RetryAfter, l.maxWait))
-		case l.windowEnd.IsZero():
-			l.windowEnd = now.Add(rateWindow)
+	}
+	_, hasRetryAfter := retryAfter(resp.Header)
+	switch {
+	case hasRetryAfter:
+		l.windowEnd = now.Add(min(r.RetryAfter, rateWindow) + windowMargin)
+	case learned || l.windowEnd.IsZero():
+		l.windowEnd = now.Add(rateWindow)
+	}
+	if resp.StatusCode == http.StatusTooManyRequests {
+		// refused: wait as the retry will (WithMaxRetryAfter caps both)
+		l.left = 0
+		wait := rateWindow
+		if hasRetryAfter {
+			wait = r.RetryAfter + windowMargin
 		}
-		if resp.StatusCode == http.StatusTooManyRequests {
-			l.left = 0
-			if r.RetryAfter <= 0 {
-				l.windowEnd = now.Add(min(rateWindow, l.maxWait))
-			}
-		}
+		l.windowEnd = now.Add(min(wait, l.maxWait))
 	}
 	l.signal()
 }
@@ -170,7 +199,8 @@ type budgetTransport struct {
 
 func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	c := cost(req.Method)
-	if err := t.limiter.acquire(req.Context(), c); err != nil {
+	gen, err := t.limiter.acquire(req.Context(), c)
+	if err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
@@ -181,7 +211,7 @@ func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	resp, err := base.RoundTrip(req)
-	t.limiter.release(c, resp)
+	t.limiter.release(c, gen, resp)
 	if resp != nil {
 		t.owner.observeRate(resp.Header)
 	}

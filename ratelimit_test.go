@@ -2,6 +2,7 @@ package deskie
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -26,6 +27,13 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+func mustAcquire(t *testing.T, l *limiter, cost int) int {
+	t.Helper()
+	gen, err := l.acquire(context.Background(), cost)
+	require.NoError(t, err)
+	return gen
+}
+
 func answer(status int, h map[string]string) *http.Response {
 	resp := &http.Response{StatusCode: status, Header: http.Header{}}
 	for k, v := range h {
@@ -41,27 +49,31 @@ func TestLimiterSpendsTwoPerWriteAndWaitsForTheWindow(t *testing.T) {
 	l.preset(5)
 	ctx := context.Background()
 
-	require.NoError(t, l.acquire(ctx, cost("POST"))) // 5 → 3
-	require.NoError(t, l.acquire(ctx, cost("GET")))  // 3 → 2
-	require.NoError(t, l.acquire(ctx, cost("PUT")))  // 2 → 0
+	mustAcquire(t, l, cost("POST")) // 5 → 3
+	mustAcquire(t, l, cost("GET"))  // 3 → 2
+	mustAcquire(t, l, cost("PUT"))  // 2 → 0
 	assert.Equal(t, 0, l.left)
 	assert.Equal(t, 5, l.inflight)
 
 	// the budget is spent: a read waits; a short deadline proves it blocks
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	err := l.acquire(short, 1)
+	_, err := l.acquire(short, 1)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.True(t, notSent(err), "a wait that ended was never sent")
 
 	// answers come back; the window ends; the budget refills to the limit
-	for range 3 {
-		l.release(1, nil)
-	}
-	l.release(2, nil)
+	l.release(2, 0, nil)
+	l.release(1, 0, nil)
+	l.release(2, 0, nil)
 	clock.Add(time.Minute)
-	require.NoError(t, l.acquire(ctx, 2))
+	assert.Equal(t, 1, mustAcquire(t, l, 2), "a new window generation")
 	assert.Equal(t, 3, l.left)
+
+	// a late answer from the old window neither moves the new window nor refills it
+	l.release(0, 0, answer(200, map[string]string{"rate_limit_per_minute": "5", "api_calls_left": "4", "retry_after": "0.001"}))
+	assert.Equal(t, 3, l.left)
+	assert.Equal(t, clock.Now().Add(time.Minute), l.windowEnd)
 }
 
 func TestLimiterLearnsFromHeaders(t *testing.T) {
@@ -71,31 +83,38 @@ func TestLimiterLearnsFromHeaders(t *testing.T) {
 	ctx := context.Background()
 
 	// unknown limit: the first request probes, the second waits for its answer
-	require.NoError(t, l.acquire(ctx, 1))
+	mustAcquire(t, l, 1)
 	second := make(chan error, 1)
-	go func() { second <- l.acquire(ctx, 2) }()
+	go func() {
+		_, err := l.acquire(ctx, 2)
+		second <- err
+	}()
 	select {
 	case <-second:
 		t.Fatal("second request went out before the probe's answer")
 	case <-time.After(20 * time.Millisecond):
 	}
-	l.release(1, answer(200, map[string]string{"rate_limit_per_minute": "50", "api_calls_left": "10", "retry_after": "30"}))
+	l.release(1, 0, answer(200, map[string]string{"rate_limit_per_minute": "50", "api_calls_left": "10", "retry_after": "30"}))
 	require.NoError(t, <-second)
 	assert.Equal(t, 8, l.left, "10 left, minus the write now in flight")
-	assert.Equal(t, clock.Now().Add(30*time.Second), l.windowEnd)
+	assert.Equal(t, clock.Now().Add(30*time.Second+windowMargin), l.windowEnd)
+
+	// an answer that arrived out of order (a higher count) does not refill the budget
+	l.release(0, 0, answer(200, map[string]string{"rate_limit_per_minute": "50", "api_calls_left": "40"}))
+	assert.Equal(t, 8, l.left)
 
 	// a 429 empties the budget until retry_after
-	l.release(2, answer(429, map[string]string{"retry_after": "2"}))
+	l.release(2, 0, answer(429, map[string]string{"retry_after": "2"}))
 	assert.Equal(t, 0, l.left)
-	assert.Equal(t, clock.Now().Add(2*time.Second), l.windowEnd)
+	assert.Equal(t, clock.Now().Add(2*time.Second+windowMargin), l.windowEnd)
 }
 
 func TestLimiterWithoutHeadersTurnsOff(t *testing.T) {
 	l := newLimiter()
-	require.NoError(t, l.acquire(context.Background(), 1))
-	l.release(1, answer(200, nil))
+	mustAcquire(t, l, 1)
+	l.release(1, 0, answer(200, nil))
 	for range 100 {
-		require.NoError(t, l.acquire(context.Background(), 2))
+		mustAcquire(t, l, 2)
 	}
 }
 
@@ -116,7 +135,7 @@ func TestBurstDrawsNo429(t *testing.T) {
 			start, used = now, 0
 		}
 		left := time.Until(start.Add(window)).Seconds()
-		h := map[string]string{"rate_limit_per_minute": strconv.Itoa(limit), "retry_after": strconv.FormatFloat(left, 'f', 3, 64)}
+		h := map[string]string{"rate_limit_per_minute": strconv.Itoa(limit), "retry_after": strconv.FormatFloat(math.Ceil(left*1000)/1000, 'f', 3, 64)}
 		if used+2 > limit {
 			refused.Add(1)
 			h["api_calls_left"] = strconv.Itoa(limit - used)
