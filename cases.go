@@ -24,9 +24,6 @@ const (
 	StatusClosed  CaseStatus = "closed"
 )
 
-// statusPending is the knowledge-base article's name for waiting.
-const statusPending CaseStatus = "pending"
-
 // Case is a Deskie case (a "chat" on a sync custom channel).
 type Case struct {
 	ID             int64          `json:"case_id"`

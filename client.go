@@ -281,7 +281,8 @@ func NewClient(subdomain, staffEmail, apiKey string, opts ...Option) (*Client, e
 
 func validSubdomain(s string) bool {
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-'
+		if !ok {
 			return false
 		}
 	}
@@ -316,7 +317,7 @@ type Rate struct {
 }
 
 // parseRate reads the rate headers; ok reports whether any was present.
-// The API sends them lower-case with underscores (not Retry-After); Go canonicalises
+// The API sends them lower-case with underscores (not Retry-After); Go canonicalizes
 // them to Rate_limit_per_minute etc., which Header.Get finds either way. Retry-After
 // is accepted as a fallback.
 func parseRate(h http.Header, now time.Time) (r Rate, ok bool) {
@@ -462,7 +463,7 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, q, body an
 //
 // A 429 waits for retry_after (capped by WithMaxRetryAfter) before the retry. Every
 // attempt first takes its cost (write 2, read 1) from the client-side rate budget.
-// Cancelling req's context stops waits and retries at once.
+// Canceling req's context stops waits and retries at once.
 func (c *Client) Do(req *http.Request, v any) (*Response, error) {
 	ctx := req.Context()
 	call := &callState{client: c, method: req.Method, path: req.URL.Path}
@@ -623,7 +624,7 @@ func expBackoff(minWait, maxWait time.Duration, attempt int) time.Duration {
 	}
 	d = min(d, maxWait)
 	if half := d / 2; half > 0 {
-		d = half + rand.N(half+1)
+		d = half + rand.N(half+1) //nolint:gosec // G404: backoff jitter needs no cryptographic randomness
 	}
 	return d
 }
@@ -682,7 +683,7 @@ func (s *callState) checkResponse(resp *http.Response) error {
 	return &apiErr
 }
 
-// isOldRateLimit recognises the pre-2024 throttling answer: a 403 whose body says
+// isOldRateLimit recognizes the pre-2024 throttling answer: a 403 whose body says
 // "rate limit exceeded". It peeks at the body and puts it back.
 func isOldRateLimit(resp *http.Response) bool {
 	if resp.StatusCode != http.StatusForbidden {

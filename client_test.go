@@ -234,7 +234,7 @@ func TestRetryPolicy(t *testing.T) {
 		all := rec.all()
 		require.Len(t, all, 2)
 		assert.Equal(t, all[0].Body, all[1].Body)
-		assert.GreaterOrEqual(t, time.Since(start), 900*time.Millisecond, "retry_after was honoured")
+		assert.GreaterOrEqual(t, time.Since(start), 900*time.Millisecond, "retry_after was honored")
 	})
 
 	t.Run("huge retry_after is capped", func(t *testing.T) {

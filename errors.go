@@ -103,7 +103,7 @@ func (e *RateLimitError) As(target any) bool {
 }
 
 // RequestError is a call that got no HTTP answer: a connection error, a timeout, or
-// a cancelled context. Unwrap gives the cause (errors.Is(err, context.Canceled)
+// a canceled context. Unwrap gives the cause (errors.Is(err, context.Canceled)
 // works).
 type RequestError struct {
 	// Method and Path identify the call.
@@ -161,7 +161,7 @@ func IsNotFound(err error) bool {
 }
 
 // notSentError marks a failure that happened before the request left this process
-// (waiting for the rate budget was cancelled).
+// (waiting for the rate budget was canceled).
 type notSentError struct{ err error }
 
 func (e *notSentError) Error() string { return "not sent: " + e.err.Error() }

@@ -190,7 +190,7 @@ func (l *limiter) signal() {
 
 // budgetTransport takes each attempt's cost from the limiter, sends it through the
 // caller's client's transport (looked up per request, so a transport swapped in
-// later is honoured) and records the rate headers of every answer.
+// later is honored) and records the rate headers of every answer.
 type budgetTransport struct {
 	client  *http.Client
 	limiter *limiter

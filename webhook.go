@@ -107,7 +107,7 @@ func parseWebhook(r *http.Request, maxBytes int64) (*AgentReply, error) {
 			return nil, fmt.Errorf("%w: multipart without boundary", ErrMalformedWebhook)
 		}
 		r.Body = http.MaxBytesReader(nil, r.Body, maxBytes)
-		if err := r.ParseMultipartForm(maxBytes); err != nil {
+		if err := r.ParseMultipartForm(maxBytes); err != nil { //nolint:gosec // G120: the body is capped by the MaxBytesReader above
 			return nil, bodyError(err)
 		}
 		for k, vs := range r.MultipartForm.Value {
@@ -160,7 +160,7 @@ func bodyError(err error) error {
 	if errors.As(err, &tooBig) || errors.Is(err, multipart.ErrMessageTooLarge) {
 		return ErrWebhookTooLarge
 	}
-	return fmt.Errorf("%w: %v", ErrMalformedWebhook, err)
+	return fmt.Errorf("%w: %w", ErrMalformedWebhook, err)
 }
 
 // setForm decodes a form body in one pass: each pair is split on "&" and "=" and
@@ -180,11 +180,11 @@ func (a *AgentReply) setForm(body string) error {
 		rawKey, rawValue, _ := strings.Cut(pair, "=")
 		key, err := url.QueryUnescape(rawKey)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformedWebhook, err)
+			return fmt.Errorf("%w: %w", ErrMalformedWebhook, err)
 		}
 		value, err := url.QueryUnescape(rawValue)
 		if err != nil {
-			return fmt.Errorf("%w: %v", ErrMalformedWebhook, err)
+			return fmt.Errorf("%w: %w", ErrMalformedWebhook, err)
 		}
 		if err := a.set(key, value); err != nil {
 			return err
@@ -198,7 +198,7 @@ func (a *AgentReply) setJSON(body []byte) error {
 	dec.UseNumber()
 	var tree map[string]any
 	if err := dec.Decode(&tree); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformedWebhook, err)
+		return fmt.Errorf("%w: %w", ErrMalformedWebhook, err)
 	}
 	return a.setTree("", tree)
 }

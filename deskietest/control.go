@@ -162,7 +162,7 @@ func (s *Server) editCase(id int64, edit func(*Case)) error {
 // MergeCases merges case from into case into, as an agent does: from's messages
 // move into into (kept in date order) and from disappears — GET /api/cases/{from}.json
 // and posting to it answer 404 {"error":"case_not_found"} afterwards. (The real
-// service's behaviour for merged ids is not documented; this is what the vendor's
+// service's behavior for merged ids is not documented; this is what the vendor's
 // article implies: "there is no chat whose ID is saved on your side".)
 func (s *Server) MergeCases(from, into int64) error {
 	s.mu.Lock()

@@ -118,7 +118,7 @@ func (s *Server) spend(method string) (left int, retryAfter time.Duration, ok bo
 }
 
 // setRateHeaders writes the three headers in lower case with underscores, exactly
-// as the real service does (assigned directly, so net/http does not canonicalise
+// as the real service does (assigned directly, so net/http does not canonicalize
 // them).
 func setRateHeaders(h http.Header, limit, left int, retryAfter time.Duration) {
 	h["rate_limit_per_minute"] = []string{strconv.Itoa(limit)}

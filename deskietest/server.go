@@ -44,7 +44,7 @@ import (
 // Defaults for [NewServer].
 const (
 	DefaultStaffEmail = "agent@example.com"
-	DefaultAPIKey     = "deskietest-api-key"
+	DefaultAPIKey     = "deskietest-api-key" //nolint:gosec // G101: the fake's well-known test key
 	// DefaultRateLimit is the default budget per window (the Pro plan's cap).
 	DefaultRateLimit = 1500
 )

@@ -63,7 +63,8 @@ func readObject(r *http.Request, root string) (object, []upload, error) {
 		if params["boundary"] == "" {
 			return nil, nil, errBody
 		}
-		if err := r.ParseMultipartForm(32 << 20); err != nil {
+		r.Body = http.MaxBytesReader(nil, r.Body, 60<<20)
+		if err := r.ParseMultipartForm(32 << 20); err != nil { //nolint:gosec // G120: capped just above
 			return nil, nil, errBody
 		}
 		obj := object{}

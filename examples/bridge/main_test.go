@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/deskie-go/deskie"
+	"github.com/deskie-go/deskie/deskietest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDemoPlaysTheWholeLoop(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), func(string) string { return "" }, &out))
+	text := out.String()
+	for _, want := range []string{
+		"→ created_case, case 2001",
+		"→ replied, case 2001",
+		"→ created_case, case 2002",
+		"case 2003 merged into case 2002",
+		"→ followed_merge, case 2002",
+		"alice's app shows \"Got them",
+		"Deskie holds 2 cases and 5 customer messages",
+	} {
+		assert.Contains(t, text, want)
+	}
+}
+
+func TestServeRejectsBadConfig(t *testing.T) {
+	env := map[string]string{"DESKIE_SUBDOMAIN": "acme", "DESKIE_EMAIL": "a@b.c", "DESKIE_API_KEY": "k", "DESKIE_CHANNEL": "telegram"}
+	getenv := func(k string) string { return env[k] }
+	err := run(context.Background(), getenv, &bytes.Buffer{})
+	require.ErrorContains(t, err, "DESKIE_CHANNEL")
+
+	env["DESKIE_CHANNEL"] = "cch3"
+	err = run(context.Background(), getenv, &bytes.Buffer{})
+	require.ErrorContains(t, err, "DESKIE_WEBHOOK_TOKEN")
+
+	env["DESKIE_EMAIL"] = ""
+	err = run(context.Background(), getenv, &bytes.Buffer{})
+	require.ErrorIs(t, err, deskie.ErrInvalidArgument)
+}
+
+func TestAppRejectsBadMessages(t *testing.T) {
+	fake := deskietest.NewServer()
+	defer fake.Close()
+	client, err := deskie.NewClient("", fake.StaffEmail(), fake.APIKey(), deskie.WithBaseURL(fake.URL))
+	require.NoError(t, err)
+	h := newApp(client, fake.AddChannel("App", deskietest.ChannelAsync, ""), nil).routes("token-token-token")
+	for _, body := range []string{`{`, `{"user":"a"}`, `{"text":"x"}`} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, "/messages", strings.NewReader(body)))
+		assert.Equal(t, http.StatusBadRequest, w.Code, body)
+	}
+	assert.Zero(t, fake.CountRequests("", ""), "nothing reached Deskie")
+}
