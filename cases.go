@@ -3,6 +3,7 @@ package deskie
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -55,43 +56,41 @@ type Case struct {
 	Attachments    []File         `json:"attachments"`
 }
 
-// UnmarshalJSON decodes a case forgivingly (see the package notes on decoding).
-func (c *Case) UnmarshalJSON(b []byte) error {
-	var w struct {
-		ID             flexInt        `json:"case_id"`
-		Number         flexString     `json:"case_number"`
-		Subject        flexString     `json:"subject"`
-		UserID         flexInt        `json:"user_id"`
-		StaffID        flexInt        `json:"staff_id"`
-		GroupID        flexInt        `json:"group_id"`
-		Status         flexString     `json:"status"`
-		Priority       flexString     `json:"priority"`
-		Channel        flexString     `json:"channel"`
-		Recipient      flexString     `json:"recipient"`
-		CCEmails       flexString     `json:"cc_emails"`
-		BCCEmails      flexString     `json:"bcc_emails"`
-		RecipientCC    flexString     `json:"recipient_cc"`
-		RecipientBCC   flexString     `json:"recipient_bcc"`
-		Deleted        flexBool       `json:"deleted"`
-		Spam           flexBool       `json:"spam"`
-		CreatedAt      flexTime       `json:"created_at"`
-		UpdatedAt      flexTime       `json:"updated_at"`
-		ClosedAt       flexTime       `json:"closed_at"`
-		LastResponseAt flexTime       `json:"last_response_at"`
-		ClosingSpeed   flexInt        `json:"closing_speed"`
-		LanguageID     flexInt        `json:"language_id"`
-		CustomFields   map[string]any `json:"custom_fields"`
-		Labels         flexInts       `json:"labels"`
-		LockedLabels   flexInts       `json:"locked_labels"`
-		Rating         flexString     `json:"rating"`
-		RatingComment  flexString     `json:"rating_comment"`
-		RatedStaffID   flexInt        `json:"rated_staff_id"`
-		Attachments    []File         `json:"attachments"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return fmt.Errorf("case: %w", err)
-	}
-	*c = Case{
+// caseWire is a case as the API sends it, in the forgiving types (see decode.go).
+type caseWire struct {
+	ID             flexInt        `json:"case_id"`
+	Number         flexString     `json:"case_number"`
+	Subject        flexString     `json:"subject"`
+	UserID         flexInt        `json:"user_id"`
+	StaffID        flexInt        `json:"staff_id"`
+	GroupID        flexInt        `json:"group_id"`
+	Status         flexString     `json:"status"`
+	Priority       flexString     `json:"priority"`
+	Channel        flexString     `json:"channel"`
+	Recipient      flexString     `json:"recipient"`
+	CCEmails       flexString     `json:"cc_emails"`
+	BCCEmails      flexString     `json:"bcc_emails"`
+	RecipientCC    flexString     `json:"recipient_cc"`
+	RecipientBCC   flexString     `json:"recipient_bcc"`
+	Deleted        flexBool       `json:"deleted"`
+	Spam           flexBool       `json:"spam"`
+	CreatedAt      flexTime       `json:"created_at"`
+	UpdatedAt      flexTime       `json:"updated_at"`
+	ClosedAt       flexTime       `json:"closed_at"`
+	LastResponseAt flexTime       `json:"last_response_at"`
+	ClosingSpeed   flexInt        `json:"closing_speed"`
+	LanguageID     flexInt        `json:"language_id"`
+	CustomFields   map[string]any `json:"custom_fields"`
+	Labels         flexInts       `json:"labels"`
+	LockedLabels   flexInts       `json:"locked_labels"`
+	Rating         flexString     `json:"rating"`
+	RatingComment  flexString     `json:"rating_comment"`
+	RatedStaffID   flexInt        `json:"rated_staff_id"`
+	Attachments    []File         `json:"attachments"`
+}
+
+func (w *caseWire) toCase() *Case {
+	return &Case{
 		ID: int64(w.ID), Number: string(w.Number), Subject: string(w.Subject),
 		UserID: int64(w.UserID), StaffID: int64(w.StaffID), GroupID: int64(w.GroupID),
 		Status: CaseStatus(w.Status), Priority: string(w.Priority), Channel: string(w.Channel),
@@ -105,6 +104,15 @@ func (c *Case) UnmarshalJSON(b []byte) error {
 		Rating: string(w.Rating), RatingComment: string(w.RatingComment), RatedStaffID: int64(w.RatedStaffID),
 		Attachments: w.Attachments,
 	}
+}
+
+// UnmarshalJSON decodes a case forgivingly (see the package notes on decoding).
+func (c *Case) UnmarshalJSON(b []byte) error {
+	var w caseWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("case: %w", err)
+	}
+	*c = *w.toCase()
 	return nil
 }
 
@@ -208,12 +216,21 @@ func writeBody(root string, v any, files []Upload) (any, error) {
 	if len(files) > 0 {
 		return multipartBody(root, v, files)
 	}
-	return map[string]any{root: v}, nil
+	inner, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("deskie: encoding %s: %w", root, err)
+	}
+	body := make(json.RawMessage, 0, len(inner)+len(root)+5)
+	body = append(body, `{"`...)
+	body = append(body, root...)
+	body = append(body, `":`...)
+	body = append(body, inner...)
+	return append(body, '}'), nil
 }
 
-// caseEnvelope is {"case":{…}}.
+// caseEnvelope is {"case":{…}}, decoded in one pass straight into the wire form.
 type caseEnvelope struct {
-	Case *Case `json:"case"`
+	Case *caseWire `json:"case"`
 }
 
 func (s *CasesService) send(ctx context.Context, method, path string, body any) (*Case, error) {
@@ -222,9 +239,9 @@ func (s *CasesService) send(ctx context.Context, method, path string, body any) 
 		return nil, err
 	}
 	if env.Case == nil {
-		return nil, &DecodeError{Method: method, Path: path, Err: fmt.Errorf("answer has no \"case\" object")}
+		return nil, &DecodeError{Method: method, Path: "/api/" + path, Err: errors.New(`answer has no "case" object`)}
 	}
-	return env.Case, nil
+	return env.Case.toCase(), nil
 }
 
 // Create creates a case (POST /api/cases.json), as JSON or, when c.Attachments is
@@ -283,7 +300,11 @@ func (s *CasesService) Update(ctx context.Context, caseID int64, u *CaseUpdate) 
 	if u.GroupID != nil && *u.GroupID < 0 {
 		return nil, &ArgumentError{Field: "CaseUpdate.GroupID", Reason: "negative"}
 	}
-	return s.send(ctx, "PUT", fmt.Sprintf("cases/%d.json", caseID), map[string]any{"case": u})
+	body, err := writeBody("case", u, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.send(ctx, "PUT", fmt.Sprintf("cases/%d.json", caseID), body)
 }
 
 // CaseListOptions filters GET /api/cases.json. Multi-value filters are sent as

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync"
@@ -322,10 +323,10 @@ type Rate struct {
 // is accepted as a fallback.
 func parseRate(h http.Header, now time.Time) (r Rate, ok bool) {
 	r.Observed = now
-	if v, found := headerInt(h, "rate_limit_per_minute"); found {
+	if v, found := headerInt(h, hdrLimit); found {
 		r.Limit, ok = v, true
 	}
-	if v, found := headerInt(h, "api_calls_left"); found {
+	if v, found := headerInt(h, hdrLeft); found {
 		r.Remaining, ok = v, true
 	}
 	if d, found := retryAfter(h); found {
@@ -334,8 +335,33 @@ func parseRate(h http.Header, now time.Time) (r Rate, ok bool) {
 	return r, ok
 }
 
-func headerInt(h http.Header, key string) (int, bool) {
-	v := strings.TrimSpace(h.Get(key))
+// rateHeader is one of the API's rate headers. The wire name is lower case with
+// underscores; Go stores it canonicalized ("Rate_limit_per_minute") when it reads
+// an answer. Looking both up directly avoids canonicalizing on every call.
+type rateHeader struct{ wire, canonical string }
+
+func newRateHeader(wire string) rateHeader {
+	return rateHeader{wire: wire, canonical: textproto.CanonicalMIMEHeaderKey(wire)}
+}
+
+var (
+	hdrLimit      = newRateHeader("rate_limit_per_minute")
+	hdrLeft       = newRateHeader("api_calls_left")
+	hdrRetryAfter = newRateHeader("retry_after")
+)
+
+func (r rateHeader) get(h http.Header) string {
+	if v := h[r.canonical]; len(v) > 0 {
+		return v[0]
+	}
+	if v := h[r.wire]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func headerInt(h http.Header, key rateHeader) (int, bool) {
+	v := strings.TrimSpace(key.get(h))
 	if v == "" {
 		return 0, false
 	}
@@ -348,7 +374,7 @@ func headerInt(h http.Header, key string) (int, bool) {
 
 // retryAfter reads retry_after (seconds, possibly fractional) or Retry-After.
 func retryAfter(h http.Header) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("retry_after"))
+	v := strings.TrimSpace(hdrRetryAfter.get(h))
 	if v == "" {
 		v = strings.TrimSpace(h.Get("Retry-After"))
 	}
@@ -375,10 +401,10 @@ func (c *Client) observeRate(h http.Header) {
 	}
 	c.rateMu.Lock()
 	defer c.rateMu.Unlock()
-	if _, has := headerInt(h, "rate_limit_per_minute"); !has {
+	if _, has := headerInt(h, hdrLimit); !has {
 		r.Limit = c.rate.Limit
 	}
-	if _, has := headerInt(h, "api_calls_left"); !has {
+	if _, has := headerInt(h, hdrLeft); !has {
 		r.Remaining = c.rate.Remaining
 	}
 	c.rate = r
@@ -427,6 +453,8 @@ func (c *Client) NewRequest(ctx context.Context, method, path string, q, body an
 	case nil:
 	case *formBody:
 		reader, contentType = bytes.NewReader(b.data), b.contentType
+	case json.RawMessage:
+		reader, contentType = bytes.NewReader(b), "application/json"
 	case io.Reader:
 		reader = b
 	default:

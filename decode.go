@@ -22,6 +22,17 @@ import (
 //   - booleans may arrive as true/false, 0/1 or their string forms;
 //   - unknown fields are ignored.
 
+// unquote returns the text of a JSON string token; only a string with escapes
+// takes the full JSON decoder (the common case is a plain copy).
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var v string
+	err := json.Unmarshal(b, &v)
+	return v, err
+}
+
 // flexInt decodes a JSON number, a numeric string, "", "-" or null (0).
 type flexInt int64
 
@@ -94,8 +105,8 @@ func (t *flexTime) UnmarshalJSON(b []byte) error {
 		*t = flexTime(time.Unix(secs, 0))
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, err := unquote(b)
+	if err != nil {
 		return err
 	}
 	parsed, err := parseTimeText(s)
@@ -124,8 +135,8 @@ type flexString string
 
 func (s *flexString) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
+		v, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		*s = flexString(v)

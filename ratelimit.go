@@ -157,7 +157,7 @@ func (l *limiter) release(cost, gen int, resp *http.Response) {
 		l.signal()
 		return
 	}
-	if _, has := headerInt(resp.Header, "api_calls_left"); has {
+	if _, has := headerInt(resp.Header, hdrLeft); has {
 		// Within a window the server's count only goes down, so a higher figure
 		// is an answer that arrived out of order: keep the lower one.
 		if fresh := r.Remaining - l.inflight; learned || fresh < l.left {

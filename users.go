@@ -125,7 +125,11 @@ func (s *UsersService) Create(ctx context.Context, u *UserCreate) (*User, error)
 	case u.Email == "" && u.Phone == "":
 		return nil, &ArgumentError{Field: "UserCreate", Reason: "no identity: set Email, Phone, or CustomID with CustomChannel"}
 	}
-	return s.send(ctx, "POST", "users.json", map[string]any{"user": u})
+	body, err := writeBody("user", u, nil)
+	if err != nil {
+		return nil, err
+	}
+	return s.send(ctx, "POST", "users.json", body)
 }
 
 // UserListOptions filters GET /api/users.json. Text filters match substrings

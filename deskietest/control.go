@@ -179,7 +179,7 @@ func (s *Server) MergeCases(from, into int64) error {
 	slices.SortStableFunc(all, func(a, b *Message) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
 	s.messages[into] = all
 	delete(s.messages, from)
-	delete(s.cases, from)
+	s.removeCase(from)
 	s.merged[from] = into
 	dst.UpdatedAt = s.now()
 	return nil
@@ -348,4 +348,29 @@ func (s *Server) deliver(job *delivery) error {
 	s.deliveries = append(s.deliveries, d)
 	s.mu.Unlock()
 	return err
+}
+
+// SeedCases creates n cases (each with one customer message) for the user with
+// customID on channel, without going through HTTP: volume data for list and
+// pagination tests. It returns the new case ids, oldest first.
+func (s *Server) SeedCases(channel, customID string, n int) ([]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.channelByCode(channel) == nil {
+		return nil, fmt.Errorf("%w: channel %q", ErrNotFound, channel)
+	}
+	u := s.customUser(channel, customID)
+	if u == nil {
+		u = s.newUser(&User{CustomID: customID, Channel: channel})
+	}
+	ids := make([]int64, 0, n)
+	for i := range n {
+		s.nextCase++
+		c := &Case{ID: s.nextCase, Number: caseNumber(s.nextCase), Subject: fmt.Sprintf("Seeded case %d", i+1),
+			UserID: u.ID, Status: StatusOpen, Priority: "normal", Channel: channel, CreatedAt: s.now(), UpdatedAt: s.now()}
+		s.addCase(c)
+		s.appendMessage(&Message{CaseID: c.ID, UserID: u.ID, Content: c.Subject})
+		ids = append(ids, c.ID)
+	}
+	return ids, nil
 }

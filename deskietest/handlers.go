@@ -188,7 +188,7 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request) {
 		GroupID: groupID, Status: StatusOpen, Priority: priority, Channel: channel, LanguageID: langID,
 		Labels: labels, CustomFields: cf, CreatedAt: s.now(), UpdatedAt: s.now(),
 	}
-	s.cases[c.ID] = c
+	s.addCase(c)
 	s.appendMessage(&Message{CaseID: c.ID, UserID: u.ID, Content: content, ContentHTML: html,
 		Attachments: s.files(files, obj.strs("attachment_urls"))})
 	out := s.caseJSON(c)
@@ -272,42 +272,45 @@ func (s *Server) listCases(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	s.mu.Lock()
-	var found []*Case
-	for _, c := range s.cases {
+	match := func(c *Case) bool {
 		if len(userIDs) > 0 && !slices.Contains(userIDs, c.UserID) ||
 			len(statuses) > 0 && !slices.Contains(statuses, c.Status) ||
 			len(channels) > 0 && !slices.Contains(channels, c.Channel) ||
 			!showActive && s.isActiveChat(c) {
-			continue
+			return false
 		}
 		if len(customIDs) > 0 {
 			u := s.users[c.UserID]
-			if u == nil || !slices.ContainsFunc(customIDs, func(p string) bool { return textMatch(p, u.CustomID) }) {
-				continue
-			}
+			return u != nil && slices.ContainsFunc(customIDs, func(p string) bool { return textMatch(p, u.CustomID) })
 		}
-		found = append(found, c)
+		return true
 	}
-	slices.SortFunc(found, func(a, b *Case) int {
-		var d int
-		if strings.HasPrefix(sortBy, "updated") {
-			d = a.UpdatedAt.Compare(b.UpdatedAt)
-		} else {
-			d = a.CreatedAt.Compare(b.CreatedAt)
-		}
-		d = cmp.Or(d, cmp.Compare(a.ID, b.ID))
-		if strings.HasSuffix(sortBy, "desc") {
-			return -d
-		}
-		return d
-	})
+
+	s.mu.Lock()
+	cases := s.order // sorted by created_at, id
+	if strings.HasPrefix(sortBy, "updated") {
+		cases = slices.Clone(cases)
+		slices.SortStableFunc(cases, func(a, b *Case) int { return cmp.Or(a.UpdatedAt.Compare(b.UpdatedAt), cmp.Compare(a.ID, b.ID)) })
+	}
+	desc := strings.HasSuffix(sortBy, "desc")
+	skip := (page - 1) * limit
 	items := make([]map[string]any, 0, limit)
-	for _, c := range pageOf(found, page, limit) {
-		items = append(items, s.caseJSON(c))
+	total := 0
+	for i := range cases {
+		c := cases[i]
+		if desc {
+			c = cases[len(cases)-1-i]
+		}
+		if !match(c) {
+			continue
+		}
+		if total >= skip && len(items) < limit {
+			items = append(items, s.caseJSON(c))
+		}
+		total++
 	}
 	s.mu.Unlock()
-	writeList(w, "case", items, len(found))
+	writeList(w, "case", items, total)
 }
 
 // caseFromPath finds the case named by the path; callers hold s.mu.

@@ -132,13 +132,13 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 60<<20))
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		entry := &Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body}
 		s.mu.Lock()
-		idx := len(s.requests)
-		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: body})
+		s.logRequest(entry)
 		s.mu.Unlock()
 		status := s.serve(w, r, next)
 		s.mu.Lock()
-		s.requests[idx].Status = status
+		entry.Status = status
 		s.mu.Unlock()
 	})
 }

@@ -36,6 +36,7 @@ package deskietest
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -61,12 +62,13 @@ type Server struct {
 	channels    []*Channel
 	users       map[int64]*User
 	cases       map[int64]*Case
+	order       []*Case              // every case, sorted by (created_at, id): lists page through it without sorting
 	messages    map[int64][]*Message // by case id
 	merged      map[int64]int64      // merged-away case → the case it went into
 	nextUser    int64
 	nextCase    int64
 	nextMessage int64
-	requests    []Request
+	requests    []*Request
 	deliveries  []Delivery
 	faults      []*fault
 	rate        rateWindow
@@ -82,6 +84,7 @@ type config struct {
 	rateWindow time.Duration
 	slowDelay  time.Duration
 	webhook    *http.Client
+	requestLog int
 }
 
 // Option configures [NewServer].
@@ -113,6 +116,11 @@ func WithRateLimit(limit int, window time.Duration) Option {
 // WithSlowDelay sets how long the [FaultSlow] fault holds an answer (default 2 s).
 func WithSlowDelay(d time.Duration) Option { return func(c *config) { c.slowDelay = d } }
 
+// WithRequestLog sets how many of the latest requests [Server.Requests] keeps
+// (default 100,000; 0 keeps none), so a long soak or volume run stays in bounded
+// memory.
+func WithRequestLog(n int) Option { return func(c *config) { c.requestLog = max(n, 0) } }
+
 // WithWebhookClient sets the client used to POST webhook deliveries.
 func WithWebhookClient(hc *http.Client) Option { return func(c *config) { c.webhook = hc } }
 
@@ -128,6 +136,7 @@ func NewServer(opts ...Option) *Server {
 			rateWindow: time.Minute,
 			slowDelay:  2 * time.Second,
 			webhook:    &http.Client{Timeout: 10 * time.Second},
+			requestLog: 100000,
 		},
 		users:       map[int64]*User{},
 		cases:       map[int64]*Case{},
@@ -169,11 +178,45 @@ type Request struct {
 	Status int
 }
 
-// Requests returns every API request received so far, in order.
+// Requests returns the API requests received so far, in order (the latest ones,
+// up to WithRequestLog).
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		out[i] = *r
+	}
+	return out
+}
+
+// logRequest records a request, dropping the older half of the log when full;
+// callers hold s.mu.
+func (s *Server) logRequest(r *Request) {
+	if s.cfg.requestLog == 0 {
+		return
+	}
+	if len(s.requests) >= s.cfg.requestLog {
+		keep := s.cfg.requestLog / 2
+		s.requests = append(s.requests[:0:0], s.requests[len(s.requests)-keep:]...)
+	}
+	s.requests = append(s.requests, r)
+}
+
+// addCase stores a new case in the map and the ordered index; callers hold s.mu.
+func (s *Server) addCase(c *Case) {
+	s.cases[c.ID] = c
+	i := len(s.order)
+	for i > 0 && (s.order[i-1].CreatedAt.After(c.CreatedAt) || s.order[i-1].CreatedAt.Equal(c.CreatedAt) && s.order[i-1].ID > c.ID) {
+		i-- // only an injected clock that goes back makes this loop run
+	}
+	s.order = slices.Insert(s.order, i, c)
+}
+
+// removeCase drops a case from the map and the index; callers hold s.mu.
+func (s *Server) removeCase(id int64) {
+	delete(s.cases, id)
+	s.order = slices.DeleteFunc(s.order, func(c *Case) bool { return c.ID == id })
 }
 
 // CountRequests returns how many requests matched method and path ("" matches any).
