@@ -3,11 +3,14 @@ package deskie
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -397,4 +400,51 @@ func TestHTTPClientTransportSwappedLater(t *testing.T) {
 	assert.Equal(t, int64(1), got.ID)
 	assert.Nil(t, hc.CheckRedirect, "the caller's client is not modified")
 	assert.False(t, strings.Contains(fmt.Sprintf("%T", hc.Transport), "budget"))
+}
+
+func TestSecretAndErrorStrings(t *testing.T) {
+	s := secret(testKey)
+	assert.Equal(t, "[redacted]", s.String())
+	assert.Equal(t, `"[redacted]"`, s.GoString())
+	text, err := s.MarshalText()
+	require.NoError(t, err)
+	assert.Equal(t, "[redacted]", string(text))
+	out, _ := json.Marshal(struct{ K secret }{s})
+	assert.NotContains(t, string(out), testKey)
+
+	de := &DecodeError{Method: "GET", Path: "/api/x.json", Err: io.ErrUnexpectedEOF}
+	assert.ErrorIs(t, de, io.ErrUnexpectedEOF)
+	ns := &notSentError{err: context.Canceled}
+	assert.Equal(t, "not sent: context canceled", ns.Error())
+	assert.True(t, notSent(fmt.Errorf("wrapped: %w", ns)))
+	assert.True(t, notSent(&net.DNSError{Err: "no such host"}))
+	assert.False(t, notSent(nil))
+	assert.False(t, IsNotFound(errors.New("plain")))
+
+	re := &RequestError{Method: "POST", Path: "/api/cases.json", Attempts: 2, Ambiguous: true, Err: io.EOF}
+	assert.Equal(t, "deskie: POST /api/cases.json: EOF (after 2 attempts) (may or may not have been applied)", re.Error())
+	ae := &APIError{StatusCode: 500, Method: "GET", Path: "/p", Attempts: 4}
+	assert.Equal(t, "deskie: GET /p: 500 Internal Server Error (after 4 attempts)", ae.Error())
+	rl := &RateLimitError{APIError: APIError{StatusCode: 429, Method: "GET", Path: "/p"}, RetryAfter: time.Second}
+	assert.Equal(t, "deskie: GET /p: 429 Too Many Requests: rate limited; retry after 1s", rl.Error())
+	var target *url.Error
+	assert.False(t, rl.As(&target))
+}
+
+func TestRetryAfterForms(t *testing.T) {
+	for value, want := range map[string]time.Duration{"2": 2 * time.Second, "0.25": 250 * time.Millisecond, " 3 ": 3 * time.Second} {
+		d, ok := retryAfter(http.Header{"Retry_after": {value}})
+		assert.True(t, ok)
+		assert.Equal(t, want, d, value)
+	}
+	d, ok := retryAfter(http.Header{"Retry-After": {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}})
+	assert.True(t, ok)
+	assert.InDelta(t, time.Hour.Seconds(), d.Seconds(), 5)
+	_, ok = retryAfter(http.Header{"Retry_after": {"soon"}})
+	assert.False(t, ok)
+	_, ok = retryAfter(http.Header{"retry_after": {"-1"}})
+	assert.False(t, ok)
+	d, ok = retryAfter(http.Header{"retry_after": {"4"}}) // set by direct assignment, not canonicalized
+	assert.True(t, ok)
+	assert.Equal(t, 4*time.Second, d)
 }

@@ -64,3 +64,22 @@ func TestDecodeListErrors(t *testing.T) {
 	assert.Len(t, items, 1)
 	assert.Equal(t, -1, total, "unknown total")
 }
+
+func TestDecodeMoreForms(t *testing.T) {
+	var c Case
+	require.NoError(t, json.Unmarshal([]byte(`{"subject":"a \"quoted\" \u00e9","created_at":1700000000,"updated_at":0,"closed_at":"0"}`), &c))
+	assert.Equal(t, `a "quoted" é`, c.Subject)
+	assert.Equal(t, int64(1700000000), c.CreatedAt.Unix(), "a Unix timestamp")
+	assert.True(t, c.UpdatedAt.IsZero())
+	assert.True(t, c.ClosedAt.IsZero())
+	assert.Error(t, json.Unmarshal([]byte(`{"created_at":true}`), &c))
+}
+
+func TestMultipartFormValues(t *testing.T) {
+	body, err := multipartBody("case", map[string]any{"flag": true, "off": false, "nested": map[string]any{"a": map[string]any{"b": 1}}, "none": nil}, nil)
+	require.NoError(t, err)
+	s := sent{Header: map[string][]string{"Content-Type": {body.contentType}}, Body: body.data}
+	fields, files := s.Form(t)
+	assert.Empty(t, files)
+	assert.Equal(t, map[string][]string{"case[flag]": {"1"}, "case[off]": {"0"}, "case[nested][a][b]": {"1"}}, fields)
+}
