@@ -11,14 +11,16 @@
 //	go run ./examples/bridge
 //
 // Against a real account, set DESKIE_SUBDOMAIN (or DESKIE_BASE_URL for Omnidesk),
-// DESKIE_EMAIL, DESKIE_API_KEY, DESKIE_CHANNEL (the custom channel's code, "cch12")
-// and DESKIE_WEBHOOK_TOKEN; the bridge then listens on BRIDGE_ADDR (default
-// :8080) until interrupted. Set the channel's Webhook URL to
-// https://<your host>/deskie/<DESKIE_WEBHOOK_TOKEN>.
+// DESKIE_EMAIL, DESKIE_API_KEY and DESKIE_CHANNEL (the custom channel's code,
+// "cch12"); the bridge then listens on BRIDGE_ADDR (default :8080) until
+// interrupted. Set the channel's Webhook URL to https://<your host>/deskie/<token>,
+// with the secret from DESKIE_WEBHOOK_TOKEN (without it the bridge makes one for
+// the run and prints the URL to set).
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,8 +179,14 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	if !deskie.IsCustomChannel(channel) {
 		return fmt.Errorf("DESKIE_CHANNEL=%q is not a custom channel code like cch12", channel)
 	}
-	if len(token) < 16 {
-		return errors.New("DESKIE_WEBHOOK_TOKEN must be set to a secret of at least 16 characters")
+	switch {
+	case token == "":
+		// No token configured: make one for this run and tell the operator (once, on
+		// the console, never through the logger) where to point the channel.
+		token = rand.Text()
+		_, _ = fmt.Fprintf(out, "no DESKIE_WEBHOOK_TOKEN set: for this run, set the channel's Webhook URL to https://<this host>/deskie/%s\n", token)
+	case len(token) < 16:
+		return errors.New("DESKIE_WEBHOOK_TOKEN must be a secret of at least 16 characters")
 	}
 	addr := getenv("BRIDGE_ADDR")
 	if addr == "" {

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/deskie-go/deskie"
 	"github.com/deskie-go/deskie/deskietest"
@@ -38,6 +40,7 @@ func TestServeRejectsBadConfig(t *testing.T) {
 	require.ErrorContains(t, err, "DESKIE_CHANNEL")
 
 	env["DESKIE_CHANNEL"] = "cch3"
+	env["DESKIE_WEBHOOK_TOKEN"] = "short"
 	err = run(context.Background(), getenv, &bytes.Buffer{})
 	require.ErrorContains(t, err, "DESKIE_WEBHOOK_TOKEN")
 
@@ -45,6 +48,35 @@ func TestServeRejectsBadConfig(t *testing.T) {
 	err = run(context.Background(), getenv, &bytes.Buffer{})
 	require.ErrorIs(t, err, deskie.ErrInvalidArgument)
 }
+
+func TestServeAgainstAnAccount(t *testing.T) {
+	fake := deskietest.NewServer()
+	defer fake.Close()
+	ch := fake.AddChannel("App", deskietest.ChannelAsync, "")
+	env := map[string]string{"DESKIE_BASE_URL": fake.URL, "DESKIE_EMAIL": fake.StaffEmail(), "DESKIE_API_KEY": fake.APIKey(),
+		"DESKIE_CHANNEL": ch, "BRIDGE_ADDR": "127.0.0.1:0"}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, func(k string) string { return env[k] }, &out) }()
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "bridge listening") }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	assert.Contains(t, out.String(), "set the channel's Webhook URL to https://<this host>/deskie/")
+	assert.NotContains(t, out.String(), fake.APIKey())
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func TestAppRejectsBadMessages(t *testing.T) {
 	fake := deskietest.NewServer()
