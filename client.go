@@ -29,6 +29,8 @@ const (
 	defaultRetryWaitMin  = 1 * time.Second
 	defaultRetryWaitMax  = 30 * time.Second
 	defaultMaxRetryAfter = 60 * time.Second
+	// defaultTimeout bounds one attempt when the caller brings no *http.Client.
+	defaultTimeout = 60 * time.Second
 	// maxErrorBody caps how much of a non-2xx answer is read.
 	maxErrorBody = 1 << 20
 	// maxResponseBody caps how much of a 2xx answer is read (a page of 100 cases is
@@ -131,7 +133,8 @@ func WithBaseURL(origin string) Option {
 }
 
 // WithHTTPClient sends requests through hc (its Transport, Timeout, Jar and
-// CheckRedirect). The SDK wraps hc's transport with its rate budget; hc itself is
+// CheckRedirect). Without it the client uses http.DefaultTransport with a 60 s
+// timeout per attempt. The SDK wraps hc's transport with its rate budget; hc itself is
 // not modified, and a transport swapped into hc later (as httpmock does) is used.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
@@ -230,7 +233,7 @@ func NewClient(subdomain, staffEmail, apiKey string, opts ...Option) (*Client, e
 	c := &Client{
 		auth:          &credentials{staffEmail: strings.TrimSpace(staffEmail), apiKey: secret(apiKey)},
 		userAgent:     defaultUserAgent,
-		hc:            http.DefaultClient,
+		hc:            &http.Client{Timeout: defaultTimeout},
 		logger:        slog.New(slog.DiscardHandler),
 		maxRetries:    defaultMaxRetries,
 		retryWaitMin:  defaultRetryWaitMin,
@@ -727,7 +730,7 @@ func bodySaysRateLimit(status int, body []byte) bool {
 	return status == http.StatusForbidden && bytes.Contains(bytes.ToLower(body), []byte("rate limit exceeded"))
 }
 
-// listQuery is the page/limit pair every list endpoint takes.
+// checkPaging validates the page/limit pair every list endpoint takes.
 func checkPaging(page, limit int) error {
 	if page < 0 {
 		return &ArgumentError{Field: "Page", Reason: fmt.Sprintf("%d is negative", page)}

@@ -61,6 +61,7 @@ func TestNewClientBaseURL(t *testing.T) {
 	c, err := NewClient("acme", testEmail, testKey)
 	require.NoError(t, err)
 	assert.Equal(t, "https://acme.deskie.io/api/", c.BaseURL())
+	assert.Equal(t, 60*time.Second, c.hc.Timeout, "an attempt never hangs forever by default")
 
 	for origin, want := range map[string]string{
 		"https://acme.omnidesk.ru":      "https://acme.omnidesk.ru/api/",
