@@ -73,43 +73,42 @@ func cost(method string) int {
 func (l *limiter) acquire(ctx context.Context, cost int) (int, error) {
 	for {
 		l.mu.Lock()
-		if l.disabled || (l.known && l.limit <= 0) {
-			l.inflight += cost
-			gen := l.gen
-			l.mu.Unlock()
+		wait, ok := l.admit(cost)
+		gen, wake := l.gen, l.wake
+		l.mu.Unlock()
+		if ok {
 			return gen, nil
 		}
-		var wait time.Duration = -1
-		if !l.known {
-			if !l.probing {
-				l.probing = true
-				l.inflight += cost
-				gen := l.gen
-				l.mu.Unlock()
-				return gen, nil
-			}
-		} else {
-			now := l.now()
-			if !now.Before(l.windowEnd) {
-				l.left = l.limit - l.inflight
-				l.windowEnd = now.Add(rateWindow)
-				l.gen++
-			}
-			if l.left >= cost {
-				l.left -= cost
-				l.inflight += cost
-				gen := l.gen
-				l.mu.Unlock()
-				return gen, nil
-			}
-			wait = l.windowEnd.Sub(now)
-		}
-		wake := l.wake
-		l.mu.Unlock()
 		if err := l.sleep(ctx, wake, wait); err != nil {
 			return 0, err
 		}
 	}
+}
+
+// admit spends cost when the budget can pay it now; otherwise it says how long to
+// wait (-1: until the probe's answer arrives). Callers hold l.mu.
+func (l *limiter) admit(cost int) (wait time.Duration, ok bool) {
+	switch {
+	case l.disabled || (l.known && l.limit <= 0):
+	case !l.known:
+		if l.probing {
+			return -1, false
+		}
+		l.probing = true
+	default:
+		now := l.now()
+		if !now.Before(l.windowEnd) {
+			l.left = l.limit - l.inflight
+			l.windowEnd = now.Add(rateWindow)
+			l.gen++
+		}
+		if l.left < cost {
+			return l.windowEnd.Sub(now), false
+		}
+		l.left -= cost
+	}
+	l.inflight += cost
+	return 0, true
 }
 
 func (l *limiter) sleep(ctx context.Context, wake chan struct{}, wait time.Duration) error {
