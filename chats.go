@@ -236,17 +236,28 @@ func (r *router) run(ctx context.Context) (*SendResult, error) {
 	}
 }
 
+// knownUser makes sure r.userID is set, looking the user up by (channel, custom
+// id) when the caller did not know it; false means no such user exists yet.
+func (r *router) knownUser(ctx context.Context) (bool, error) {
+	if r.userID != 0 {
+		return true, nil
+	}
+	u, err := r.chats.client.Users.FindByCustomID(ctx, r.m.Channel, r.m.UserCustomID)
+	if err != nil || u == nil {
+		return false, err
+	}
+	r.userID = u.ID
+	return true, nil
+}
+
 // decide finds the user (first contact) and the last chat, and applies Decide.
 func (r *router) decide(ctx context.Context) (Action, *Case, error) {
-	if r.userID == 0 {
-		u, err := r.chats.client.Users.FindByCustomID(ctx, r.m.Channel, r.m.UserCustomID)
-		if err != nil {
-			return "", nil, err
-		}
-		if u == nil {
-			return ActionCreatedCase, nil, nil
-		}
-		r.userID = u.ID
+	known, err := r.knownUser(ctx)
+	if err != nil {
+		return "", nil, err
+	}
+	if !known {
+		return ActionCreatedCase, nil, nil
 	}
 	last, err := r.chats.lastChat(ctx, r.userID, r.m.Channel)
 	if err != nil {
@@ -283,12 +294,8 @@ func (r *router) write(ctx context.Context, action Action, last *Case) (*SendRes
 // look checks, after an ambiguous write, whether the message landed anyway: it
 // re-reads the user's last chat and compares its newest customer message.
 func (r *router) look(ctx context.Context, action Action, before *Case) (*SendResult, error) {
-	if r.userID == 0 {
-		u, err := r.chats.client.Users.FindByCustomID(ctx, r.m.Channel, r.m.UserCustomID)
-		if err != nil || u == nil {
-			return nil, err
-		}
-		r.userID = u.ID
+	if known, err := r.knownUser(ctx); err != nil || !known {
+		return nil, err
 	}
 	last, err := r.chats.lastChat(ctx, r.userID, r.m.Channel)
 	if err != nil || last == nil {
