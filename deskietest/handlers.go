@@ -487,10 +487,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	if order == "desc" {
 		slices.Reverse(msgs)
 	}
-	items := make([]map[string]any, 0, limit)
-	for _, m := range pageOf(msgs, page, limit) {
-		items = append(items, s.messageJSON(m))
-	}
+	items := renderPage(msgs, page, limit, s.messageJSON)
 	s.mu.Unlock()
 	writeList(w, "message", items, len(msgs))
 }
@@ -525,10 +522,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		found = append(found, u)
 	}
 	slices.SortFunc(found, func(a, b *User) int { return cmp.Compare(a.ID, b.ID) })
-	items := make([]map[string]any, 0, limit)
-	for _, u := range pageOf(found, page, limit) {
-		items = append(items, s.userJSON(u))
-	}
+	items := renderPage(found, page, limit, s.userJSON)
 	s.mu.Unlock()
 	writeList(w, "user", items, len(found))
 }

@@ -236,10 +236,12 @@ func paging(q url.Values) (page, limit int, ok bool) {
 	return page, limit, true
 }
 
-func pageOf[T any](items []T, page, limit int) []T {
-	start := (page - 1) * limit
-	if start >= len(items) {
-		return nil
+// renderPage renders one page of items in their wire form.
+func renderPage[T any](items []T, page, limit int, render func(T) map[string]any) []map[string]any {
+	start := min((page-1)*limit, len(items))
+	out := make([]map[string]any, 0, min(limit, len(items)-start))
+	for _, it := range items[start:min(start+limit, len(items))] {
+		out = append(out, render(it))
 	}
-	return items[start:min(start+limit, len(items))]
+	return out
 }
