@@ -3,6 +3,7 @@ package deskie
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -29,30 +30,37 @@ type Message struct {
 	Attachments []File    `json:"attachments"`
 }
 
-// UnmarshalJSON decodes a message forgivingly.
-func (m *Message) UnmarshalJSON(b []byte) error {
-	var w struct {
-		ID          flexInt    `json:"message_id"`
-		CaseID      flexInt    `json:"case_id"`
-		UserID      flexInt    `json:"user_id"`
-		StaffID     flexInt    `json:"staff_id"`
-		Content     flexString `json:"content"`
-		ContentHTML flexString `json:"content_html"`
-		Note        flexBool   `json:"note"`
-		SentViaRule flexBool   `json:"sent_via_rule"`
-		CreatedAt   flexTime   `json:"created_at"`
-		SentAt      flexTime   `json:"sent_at"`
-		Attachments []File     `json:"attachments"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return fmt.Errorf("message: %w", err)
-	}
-	*m = Message{
+// messageWire is a message as the API sends it, in the forgiving types.
+type messageWire struct {
+	ID          flexInt    `json:"message_id"`
+	CaseID      flexInt    `json:"case_id"`
+	UserID      flexInt    `json:"user_id"`
+	StaffID     flexInt    `json:"staff_id"`
+	Content     flexString `json:"content"`
+	ContentHTML flexString `json:"content_html"`
+	Note        flexBool   `json:"note"`
+	SentViaRule flexBool   `json:"sent_via_rule"`
+	CreatedAt   flexTime   `json:"created_at"`
+	SentAt      flexTime   `json:"sent_at"`
+	Attachments []File     `json:"attachments"`
+}
+
+func (w *messageWire) toMessage() *Message {
+	return &Message{
 		ID: int64(w.ID), CaseID: int64(w.CaseID), UserID: int64(w.UserID), StaffID: int64(w.StaffID),
 		Content: string(w.Content), ContentHTML: string(w.ContentHTML),
 		Note: bool(w.Note), SentViaRule: bool(w.SentViaRule),
 		CreatedAt: time.Time(w.CreatedAt), SentAt: time.Time(w.SentAt), Attachments: w.Attachments,
 	}
+}
+
+// UnmarshalJSON decodes a message forgivingly.
+func (m *Message) UnmarshalJSON(b []byte) error {
+	var w messageWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("message: %w", err)
+	}
+	*m = *w.toMessage()
 	return nil
 }
 
@@ -125,15 +133,15 @@ func (s *MessagesService) Create(ctx context.Context, caseID int64, m *MessageCr
 	}
 	path := fmt.Sprintf("cases/%d/messages.json", caseID)
 	var env struct {
-		Message *Message `json:"message"`
+		Message *messageWire `json:"message"` // decoded in one pass straight into the wire form
 	}
 	if err := s.client.call(ctx, "POST", path, nil, body, &env); err != nil {
 		return nil, err
 	}
 	if env.Message == nil {
-		return nil, &DecodeError{Method: "POST", Path: "/api/" + path, Err: fmt.Errorf("answer has no \"message\" object")}
+		return nil, &DecodeError{Method: "POST", Path: "/api/" + path, Err: errors.New(`answer has no "message" object`)}
 	}
-	return env.Message, nil
+	return env.Message.toMessage(), nil
 }
 
 // MessageListOptions pages GET /api/cases/{id}/messages.json.

@@ -3,6 +3,7 @@ package deskie
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -36,32 +37,30 @@ type User struct {
 	LinkedUsers     []int64        `json:"linked_users"`
 }
 
-// UnmarshalJSON decodes a user forgivingly.
-func (u *User) UnmarshalJSON(b []byte) error {
-	var w struct {
-		ID              flexInt        `json:"user_id"`
-		FullName        flexString     `json:"user_full_name"`
-		Email           flexString     `json:"user_email"`
-		Phone           flexString     `json:"user_phone"`
-		CustomID        flexString     `json:"user_custom_id"`
-		CustomChannel   flexString     `json:"user_custom_channel"`
-		CompanyName     flexString     `json:"company_name"`
-		CompanyPosition flexString     `json:"company_position"`
-		Type            flexString     `json:"type"`
-		Confirmed       flexBool       `json:"confirmed"`
-		Active          flexBool       `json:"active"`
-		Deleted         flexBool       `json:"deleted"`
-		LanguageID      flexInt        `json:"language_id"`
-		CreatedAt       flexTime       `json:"created_at"`
-		UpdatedAt       flexTime       `json:"updated_at"`
-		LastContactAt   flexTime       `json:"last_contact_at"`
-		CustomFields    map[string]any `json:"custom_fields"`
-		LinkedUsers     flexInts       `json:"linked_users"`
-	}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return fmt.Errorf("user: %w", err)
-	}
-	*u = User{
+// userWire is a user as the API sends it, in the forgiving types.
+type userWire struct {
+	ID              flexInt        `json:"user_id"`
+	FullName        flexString     `json:"user_full_name"`
+	Email           flexString     `json:"user_email"`
+	Phone           flexString     `json:"user_phone"`
+	CustomID        flexString     `json:"user_custom_id"`
+	CustomChannel   flexString     `json:"user_custom_channel"`
+	CompanyName     flexString     `json:"company_name"`
+	CompanyPosition flexString     `json:"company_position"`
+	Type            flexString     `json:"type"`
+	Confirmed       flexBool       `json:"confirmed"`
+	Active          flexBool       `json:"active"`
+	Deleted         flexBool       `json:"deleted"`
+	LanguageID      flexInt        `json:"language_id"`
+	CreatedAt       flexTime       `json:"created_at"`
+	UpdatedAt       flexTime       `json:"updated_at"`
+	LastContactAt   flexTime       `json:"last_contact_at"`
+	CustomFields    map[string]any `json:"custom_fields"`
+	LinkedUsers     flexInts       `json:"linked_users"`
+}
+
+func (w *userWire) toUser() *User {
+	return &User{
 		ID: int64(w.ID), FullName: string(w.FullName), Email: string(w.Email), Phone: string(w.Phone),
 		CustomID: string(w.CustomID), CustomChannel: string(w.CustomChannel),
 		CompanyName: string(w.CompanyName), CompanyPosition: string(w.CompanyPosition), Type: string(w.Type),
@@ -69,11 +68,21 @@ func (u *User) UnmarshalJSON(b []byte) error {
 		LanguageID: int64(w.LanguageID), CreatedAt: time.Time(w.CreatedAt), UpdatedAt: time.Time(w.UpdatedAt),
 		LastContactAt: time.Time(w.LastContactAt), CustomFields: w.CustomFields, LinkedUsers: w.LinkedUsers,
 	}
+}
+
+// UnmarshalJSON decodes a user forgivingly.
+func (u *User) UnmarshalJSON(b []byte) error {
+	var w userWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return fmt.Errorf("user: %w", err)
+	}
+	*u = *w.toUser()
 	return nil
 }
 
+// userEnvelope is {"user":{…}}, decoded in one pass straight into the wire form.
 type userEnvelope struct {
-	User *User `json:"user"`
+	User *userWire `json:"user"`
 }
 
 func (s *UsersService) send(ctx context.Context, method, path string, body any) (*User, error) {
@@ -82,9 +91,9 @@ func (s *UsersService) send(ctx context.Context, method, path string, body any) 
 		return nil, err
 	}
 	if env.User == nil {
-		return nil, &DecodeError{Method: method, Path: "/api/" + path, Err: fmt.Errorf("answer has no \"user\" object")}
+		return nil, &DecodeError{Method: method, Path: "/api/" + path, Err: errors.New(`answer has no "user" object`)}
 	}
-	return env.User, nil
+	return env.User.toUser(), nil
 }
 
 // Get returns one user (GET /api/users/{id}.json).

@@ -122,3 +122,20 @@ func TestUsersLink(t *testing.T) {
 	}
 	assert.Len(t, rec.all(), 1)
 }
+
+func TestAnswersWithoutTheirObject(t *testing.T) {
+	c, mt := setup(t)
+	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users/9.json", ok(`{"users":[]}`))
+	rec.on(mt, "POST", "/api/cases/9/messages.json", created(`{}`))
+	_, err := c.Users.Get(context.Background(), 9)
+	var de *DecodeError
+	require.ErrorAs(t, err, &de)
+	assert.Equal(t, "/api/users/9.json", de.Path)
+	assert.Contains(t, err.Error(), `no "user" object`)
+	_, err = c.Messages.Create(context.Background(), 9, &MessageCreate{UserID: 1, Content: "x"})
+	require.ErrorAs(t, err, &de)
+	assert.Contains(t, err.Error(), `no "message" object`)
+	_, err = c.Users.Get(context.Background(), 9)
+	assert.NotErrorIs(t, err, ErrAmbiguous)
+}
