@@ -137,7 +137,7 @@ func BenchmarkRawNetHTTP(b *testing.B) {
 }
 
 // BenchmarkCasesAll walks every case of a user through Cases.All against the fake
-// (pages of 100). retained-B is the most heap the walk kept alive at any page
+// (pages of 100). peak-live-heap-B is the most heap the walk kept alive at any page
 // (measured after a forced GC every 10 pages): it must not grow with the number
 // of pages, only B/op (all that was allocated and collected) does.
 func BenchmarkCasesAll(b *testing.B) {
@@ -179,7 +179,7 @@ func BenchmarkCasesAll(b *testing.B) {
 					b.Fatalf("saw %d cases, want %d", seen, n)
 				}
 			}
-			b.ReportMetric(float64(retained), "retained-B")
+			b.ReportMetric(float64(retained), "peak-live-heap-B")
 		})
 	}
 }
