@@ -126,7 +126,8 @@ func Decide(lastCaseID int64, last *Case) Action {
 // LastChat returns the user's last chat, or nil, nil when the user has none. It
 // lists the user's cases (user_id and show_active_chats=true, newest first) and
 // picks the newest by created_at (ties: the higher id), skipping deleted and spam
-// cases, which are not chats to write into.
+// cases, which are not chats to write into. Should the API ignore the sort and
+// answer oldest first, the last page is read too.
 func (s *ChatsService) LastChat(ctx context.Context, userID int64) (*Case, error) {
 	return s.lastChat(ctx, userID, "")
 }
@@ -151,8 +152,19 @@ func (s *ChatsService) lastChat(ctx context.Context, userID int64, channel strin
 	if err != nil {
 		return nil, err
 	}
+	cases := l.Cases
+	if n := len(cases); l.TotalCount > n && n > 1 && cases[0].CreatedAt.Before(cases[n-1].CreatedAt) {
+		// The API's default order is undocumented: a first page that runs oldest
+		// first means the sort was ignored, and the newest cases are on the last page.
+		opt.Page = min((l.TotalCount+maxLimit-1)/maxLimit, maxPage)
+		tail, err := (*CasesService)(s).List(ctx, opt)
+		if err != nil {
+			return nil, err
+		}
+		cases = append(cases, tail.Cases...)
+	}
 	var last *Case
-	for _, c := range l.Cases {
+	for _, c := range cases {
 		// The filters are checked again here: how the API reads list filters is not
 		// documented, and writing into another user's case must never happen.
 		if c.Deleted || c.Spam || c.UserID != userID || (channel != "" && c.Channel != "" && c.Channel != channel) {

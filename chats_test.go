@@ -98,6 +98,24 @@ func TestLastChat(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidArgument)
 }
 
+func TestLastChatWhenTheSortIsIgnored(t *testing.T) {
+	c, mt := setup(t)
+	rec := &recorder{}
+	first := make([]string, 0, 100)
+	for i := range 100 {
+		first = append(first, caseItem(int64(100+i), 9, "closed", "cch1", time.Date(2024, 1, 1, 0, i, 0, 0, time.UTC).Format(time.RFC1123Z), ""))
+	}
+	page1 := strings.Replace(listOf(first...), `"total_count":100`, `"total_count":150`, 1)
+	rec.on(mt, "GET", "/api/cases.json", ok(page1), ok(`{"0":`+caseItem(250, 9, "open", "cch1", d3, "")+`,"total_count":150}`))
+	got, err := c.Chats.LastChat(context.Background(), 9)
+	require.NoError(t, err)
+	require.NotNil(t, got)
+	assert.Equal(t, int64(250), got.ID, "the newest case was on the last page")
+	reqs := rec.all()
+	require.Len(t, reqs, 2)
+	assert.Equal(t, "2", reqs[1].Query.Get("page"))
+}
+
 func TestLastChatSkipsOtherChannels(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
