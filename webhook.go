@@ -245,10 +245,13 @@ func (a *AgentReply) setTree(prefix string, v any) error {
 func (a *AgentReply) set(key, value string) error {
 	name := key
 	if inner, wrapped := strings.CutPrefix(key, "object["); wrapped {
-		// object[x] → x, object[x][y] → x[y]
-		if i := strings.IndexByte(inner, ']'); i == len(inner)-1 {
+		// object[x] → x, object[x][y] → x[y]; a key without a name or a
+		// closing bracket ("object[", "object[]", "object[x") is kept as sent.
+		switch i := strings.IndexByte(inner, ']'); {
+		case i <= 0:
+		case i == len(inner)-1:
 			name = inner[:i]
-		} else if i >= 0 {
+		default:
 			name = inner[:i] + inner[i+1:]
 		}
 	}

@@ -118,6 +118,29 @@ func TestParseWebhookErrors(t *testing.T) {
 	}
 }
 
+// TestParseWebhookOddKeys pins keys with unbalanced brackets; "object[" once
+// sliced out of range (found by FuzzParseWebhook).
+func TestParseWebhookOddKeys(t *testing.T) {
+	tests := []struct {
+		body  string
+		extra map[string]string
+	}{
+		{"object[message_id]=1&object[=", map[string]string{"object[": ""}},
+		{"object[message_id]=1&object[=x", map[string]string{"object[": "x"}},
+		{"object[message_id]=1&object[]=x", map[string]string{"object[]": "x"}},
+		{"object[message_id]=1&object[abc=x", map[string]string{"object[abc": "x"}},
+		{"object[message_id]=1&object[a][=x", map[string]string{"a[": "x"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.body, func(t *testing.T) {
+			got, err := ParseWebhook(delivery("/", formType, []byte(tt.body)))
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), got.MessageID)
+			assert.Equal(t, tt.extra, got.Extra)
+		})
+	}
+}
+
 func TestWebhookFormRoundTrip(t *testing.T) {
 	in := &AgentReply{Type: "message_new", MessageID: 1 << 40, CaseID: 2, StaffID: 3, UserID: 4, CustomUserID: "ü-5",
 		Content: "a&b=c\n", Note: true, SentViaRule: true, FromAPI: true,
@@ -399,6 +422,7 @@ func FuzzParseWebhook(f *testing.F) {
 	f.Add([]byte("object[attachments][0]=x&object[attachments][1][file_size]=2"), formType)
 	f.Add([]byte("object[message_id]=%zz"), formType)
 	f.Add([]byte("object[[]]=&object]=1&[=2"), "")
+	f.Add([]byte("object[=&object[]=x&object[a][=y"), formType)
 	f.Add([]byte("--x\r\nContent-Disposition: form-data; name=\"type\"\r\n\r\nmessage_new\r\n--x--\r\n"), "multipart/form-data; boundary=x")
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
 		got, err := ParseWebhook(delivery("/", contentType, body))
