@@ -2,6 +2,7 @@ package deskie
 
 import (
 	"encoding/json"
+	"os"
 	"testing"
 	"time"
 
@@ -82,4 +83,39 @@ func TestMultipartFormValues(t *testing.T) {
 	fields, files := s.Form(t)
 	assert.Empty(t, files)
 	assert.Equal(t, map[string][]string{"case[flag]": {"1"}, "case[off]": {"0"}, "case[nested][a][b]": {"1"}}, fields)
+}
+
+// FuzzDecodeList feeds arbitrary answers to the list decoder of each resource:
+// whatever the body, it returns items or an error, never panics, and never a
+// nil item.
+func FuzzDecodeList(f *testing.F) {
+	page, err := os.ReadFile("testdata/cases_page.json")
+	require.NoError(f, err)
+	f.Add(page, uint8(0))
+	f.Add([]byte(`[{"message":{"message_id":"1","created_at":"-"}}]`), uint8(1))
+	f.Add([]byte(`{"0":{"user":{"user_id":1,"custom_user_id":"u"}},"total_count":"1"}`), uint8(2))
+	f.Add([]byte(`{"total_count":0}`), uint8(0))
+	f.Add([]byte(`{"1":{"case":{"labels":"1,2","created_at":"Mon, 02 Jan 2006 15:04:05 +0300"}},"x":[]}`), uint8(0))
+	f.Fuzz(func(t *testing.T, body []byte, kind uint8) {
+		switch kind % 3 {
+		case 0:
+			checkDecodedList[Case](t, body, "case")
+		case 1:
+			checkDecodedList[Message](t, body, "message")
+		default:
+			checkDecodedList[User](t, body, "user")
+		}
+	})
+}
+
+func checkDecodedList[T any](t *testing.T, body []byte, root string) {
+	items, _, err := decodeList[T](body, root)
+	if err != nil {
+		return
+	}
+	for i, item := range items {
+		if item == nil {
+			t.Fatalf("item %d of %q decoded to nil", i, body)
+		}
+	}
 }
