@@ -85,9 +85,11 @@ const (
 )
 
 // ParseWebhook decodes a delivery: form-encoded (what the service sends), multipart
-// or JSON, with fields inside object[…] or bare. Bodies over 1 MiB are refused
-// ([ErrWebhookTooLarge]); a broken body or a bad value in a known field is
-// [ErrMalformedWebhook] with the field named (never its value).
+// or JSON, with fields inside object[…] or bare. A repeated field keeps its last
+// value in every encoding, as PHP (whose object[…] framing this is) reads forms.
+// Bodies over 1 MiB are refused ([ErrWebhookTooLarge]); a broken body or a bad
+// value in a known field is [ErrMalformedWebhook] with the field named (never its
+// value).
 func ParseWebhook(r *http.Request) (*AgentReply, error) {
 	return parseWebhook(r, defaultMaxWebhookBytes)
 }
@@ -110,9 +112,11 @@ func parseWebhook(r *http.Request, maxBytes int64) (*AgentReply, error) {
 		if err := r.ParseMultipartForm(maxBytes); err != nil { //nolint:gosec // G120: the body is capped by the MaxBytesReader above
 			return nil, bodyError(err)
 		}
+		defer func() { _ = r.MultipartForm.RemoveAll() }()
 		for k, vs := range r.MultipartForm.Value {
 			if len(vs) > 0 {
-				if err := reply.set(k, vs[0]); err != nil {
+				// a repeated field keeps its last value, as in the other encodings
+				if err := reply.set(k, vs[len(vs)-1]); err != nil {
 					return nil, err
 				}
 			}

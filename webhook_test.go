@@ -118,6 +118,28 @@ func TestParseWebhookErrors(t *testing.T) {
 	}
 }
 
+// TestParseWebhookRepeatedKeys pins that a repeated field keeps its last value in
+// every encoding (multipart kept the first before).
+func TestParseWebhookRepeatedKeys(t *testing.T) {
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	require.NoError(t, mw.WriteField("object[message_id]", "1"))
+	require.NoError(t, mw.WriteField("object[content]", "first"))
+	require.NoError(t, mw.WriteField("object[content]", "last"))
+	require.NoError(t, mw.Close())
+	for name, req := range map[string]*http.Request{
+		"form":      delivery("/", formType, []byte("object[message_id]=1&object[content]=first&object[content]=last")),
+		"multipart": delivery("/", mw.FormDataContentType(), buf.Bytes()),
+		"json":      delivery("/", "application/json", []byte(`{"object":{"message_id":1,"content":"first","content":"last"}}`)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := ParseWebhook(req)
+			require.NoError(t, err)
+			assert.Equal(t, "last", got.Content)
+		})
+	}
+}
+
 // TestParseWebhookOddKeys pins keys with unbalanced brackets; "object[" once
 // sliced out of range (found by FuzzParseWebhook).
 func TestParseWebhookOddKeys(t *testing.T) {
