@@ -374,14 +374,10 @@ func (s *CasesService) All(ctx context.Context, opt *CaseListOptions) iter.Seq2[
 		o = *opt
 	}
 	if err := o.validate(); err != nil {
-		return func(yield func(*Case, error) bool) { yield(nil, err) }
+		return failedSeq[Case](err)
 	}
-	return paginate(ctx, o.Page, o.Limit, func(page, limit int) ([]*Case, int, error) {
+	return allPages[Case](ctx, s.client, "cases.json", "case", o.Page, o.Limit, func(page, limit int) any {
 		o.Page, o.Limit = page, limit
-		env, err := getList[Case](ctx, s.client, "cases.json", "case", &o)
-		if err != nil {
-			return nil, 0, err
-		}
-		return env.items, env.total, nil
+		return &o
 	})
 }

@@ -281,6 +281,25 @@ func getList[T any](ctx context.Context, c *Client, path, root string, q any) (*
 	return env, nil
 }
 
+// allPages is every All iterator: it walks path's pages lazily through paginate,
+// query pointing the caller's (copied) options at one page. The total it goes by
+// is the answer's total_count; when that is not sent (an array answer), a short
+// page ends the walk.
+func allPages[T any](ctx context.Context, c *Client, path, root string, page, limit int, query func(page, limit int) any) iter.Seq2[*T, error] {
+	return paginate(ctx, page, limit, func(page, limit int) ([]*T, int, error) {
+		env, err := getList[T](ctx, c, path, root, query(page, limit))
+		if err != nil {
+			return nil, 0, err
+		}
+		return env.items, env.total, nil
+	})
+}
+
+// failedSeq yields err once: an All iterator given bad options.
+func failedSeq[T any](err error) iter.Seq2[*T, error] {
+	return func(yield func(*T, error) bool) { yield(nil, err) }
+}
+
 // The API serves at most page 500 of at most 100 items.
 const (
 	maxPage  = 500

@@ -1,7 +1,9 @@
 package deskie
 
 import (
+	"context"
 	"encoding/json"
+	"iter"
 	"os"
 	"testing"
 	"time"
@@ -118,4 +120,70 @@ func checkDecodedList[T any](t *testing.T, body []byte, root string) {
 			t.Fatalf("item %d of %q decoded to nil", i, body)
 		}
 	}
+}
+
+// TestAllWithoutTotalCount walks every resource's All over answers sent as bare
+// arrays (no total_count): a full page means "read on", a short one ends the walk.
+// Users.All and Messages.All once took a page's length for the total and stopped
+// after the first page.
+func TestAllWithoutTotalCount(t *testing.T) {
+	tests := []struct {
+		name, path, root string
+		walk             func(c *Client) (int, error)
+	}{
+		{"cases", "/api/cases.json", "case", func(c *Client) (int, error) {
+			return count(c.Cases.All(context.Background(), &CaseListOptions{Limit: 2}))
+		}},
+		{"users", "/api/users.json", "user", func(c *Client) (int, error) {
+			return count(c.Users.All(context.Background(), &UserListOptions{Limit: 2}))
+		}},
+		{"messages", "/api/cases/9/messages.json", "message", func(c *Client) (int, error) {
+			return count(c.Messages.All(context.Background(), 9, &MessageListOptions{Limit: 2}))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, mt := setup(t)
+			rec := &recorder{}
+			item := `{"` + tt.root + `":{}}`
+			rec.on(mt, "GET", tt.path, ok("["+item+","+item+"]"), ok("["+item+"]"))
+			n, err := tt.walk(c)
+			require.NoError(t, err)
+			assert.Equal(t, 3, n)
+			reqs := rec.all()
+			require.Len(t, reqs, 2)
+			assert.Equal(t, "1", reqs[0].Query.Get("page"))
+			assert.Equal(t, "2", reqs[1].Query.Get("page"))
+			assert.Equal(t, "2", reqs[1].Query.Get("limit"))
+		})
+	}
+}
+
+func count[T any](seq iter.Seq2[T, error]) (int, error) {
+	n := 0
+	for _, err := range seq {
+		if err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+func TestAllRejectsBadOptionsBeforeSending(t *testing.T) {
+	c, mt := setup(t)
+	ctx := context.Background()
+	for name, seq := range map[string]func() (int, error){
+		"cases page":     func() (int, error) { return count(c.Cases.All(ctx, &CaseListOptions{Page: -1})) },
+		"users limit":    func() (int, error) { return count(c.Users.All(ctx, &UserListOptions{Limit: 101})) },
+		"messages case":  func() (int, error) { return count(c.Messages.All(ctx, 0, nil)) },
+		"messages order": func() (int, error) { return count(c.Messages.All(ctx, 9, &MessageListOptions{Order: "newest"})) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			n, err := seq()
+			require.ErrorIs(t, err, ErrInvalidArgument)
+			assert.Zero(t, n)
+		})
+	}
+	assert.Zero(t, mt.GetTotalCallCount(), "nothing is sent")
 }

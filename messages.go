@@ -131,7 +131,7 @@ func (s *MessagesService) Create(ctx context.Context, caseID int64, m *MessageCr
 	if err != nil {
 		return nil, err
 	}
-	path := fmt.Sprintf("cases/%d/messages.json", caseID)
+	path := messagesPath(caseID)
 	var env struct {
 		Message *messageWire `json:"message"` // decoded in one pass straight into the wire form
 	}
@@ -158,20 +158,30 @@ type MessageList struct {
 	TotalCount int
 }
 
+func (o *MessageListOptions) validate() error {
+	if o == nil {
+		return nil
+	}
+	if err := checkPaging(o.Page, o.Limit); err != nil {
+		return err
+	}
+	if o.Order != "" && o.Order != "asc" && o.Order != "desc" {
+		return &ArgumentError{Field: "MessageListOptions.Order", Reason: fmt.Sprintf("%q is not asc or desc", o.Order)}
+	}
+	return nil
+}
+
+func messagesPath(caseID int64) string { return fmt.Sprintf("cases/%d/messages.json", caseID) }
+
 // List returns one page of a case's messages.
 func (s *MessagesService) List(ctx context.Context, caseID int64, opt *MessageListOptions) (*MessageList, error) {
 	if err := checkID("caseID", caseID); err != nil {
 		return nil, err
 	}
-	if opt != nil {
-		if err := checkPaging(opt.Page, opt.Limit); err != nil {
-			return nil, err
-		}
-		if opt.Order != "" && opt.Order != "asc" && opt.Order != "desc" {
-			return nil, &ArgumentError{Field: "MessageListOptions.Order", Reason: fmt.Sprintf("%q is not asc or desc", opt.Order)}
-		}
+	if err := opt.validate(); err != nil {
+		return nil, err
 	}
-	env, err := getList[Message](ctx, s.client, fmt.Sprintf("cases/%d/messages.json", caseID), "message", opt)
+	env, err := getList[Message](ctx, s.client, messagesPath(caseID), "message", opt)
 	if err != nil {
 		return nil, err
 	}
@@ -184,12 +194,14 @@ func (s *MessagesService) All(ctx context.Context, caseID int64, opt *MessageLis
 	if opt != nil {
 		o = *opt
 	}
-	return paginate(ctx, o.Page, o.Limit, func(page, limit int) ([]*Message, int, error) {
+	if err := checkID("caseID", caseID); err != nil {
+		return failedSeq[Message](err)
+	}
+	if err := o.validate(); err != nil {
+		return failedSeq[Message](err)
+	}
+	return allPages[Message](ctx, s.client, messagesPath(caseID), "message", o.Page, o.Limit, func(page, limit int) any {
 		o.Page, o.Limit = page, limit
-		l, err := s.List(ctx, caseID, &o)
-		if err != nil {
-			return nil, 0, err
-		}
-		return l.Messages, l.TotalCount, nil
+		return &o
 	})
 }

@@ -160,12 +160,17 @@ type UserList struct {
 	TotalCount int
 }
 
+func (o *UserListOptions) validate() error {
+	if o == nil {
+		return nil
+	}
+	return checkPaging(o.Page, o.Limit)
+}
+
 // List returns one page of users.
 func (s *UsersService) List(ctx context.Context, opt *UserListOptions) (*UserList, error) {
-	if opt != nil {
-		if err := checkPaging(opt.Page, opt.Limit); err != nil {
-			return nil, err
-		}
+	if err := opt.validate(); err != nil {
+		return nil, err
 	}
 	env, err := getList[User](ctx, s.client, "users.json", "user", opt)
 	if err != nil {
@@ -180,13 +185,12 @@ func (s *UsersService) All(ctx context.Context, opt *UserListOptions) iter.Seq2[
 	if opt != nil {
 		o = *opt
 	}
-	return paginate(ctx, o.Page, o.Limit, func(page, limit int) ([]*User, int, error) {
+	if err := o.validate(); err != nil {
+		return failedSeq[User](err)
+	}
+	return allPages[User](ctx, s.client, "users.json", "user", o.Page, o.Limit, func(page, limit int) any {
 		o.Page, o.Limit = page, limit
-		l, err := s.List(ctx, &o)
-		if err != nil {
-			return nil, 0, err
-		}
-		return l.Users, l.TotalCount, nil
+		return &o
 	})
 }
 
