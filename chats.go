@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -193,12 +194,94 @@ func (s *ChatsService) lastChat(ctx context.Context, userID int64, channel strin
 // the same content and was created within the last few minutes). When the chat was
 // closed or merged between the look and the write (case_not_found), Send decides
 // again once and writes to the right place.
+//
+// Sends for one customer (Channel, UserCustomID) take turns within a Client, so a
+// burst of their messages opens one case, not one per message; a Send given the
+// same UserID and LastCaseID as the previous one in the burst continues from where
+// that one went. A Send waiting for its turn gives up when ctx is done. Across
+// processes, route a customer's messages to one of them.
 func (s *ChatsService) Send(ctx context.Context, m *CustomerMessage) (*SendResult, error) {
 	if err := m.validate(); err != nil {
 		return nil, err
 	}
-	r := &router{chats: s, m: m, userID: m.UserID, saved: m.LastCaseID, start: time.Now()}
-	return r.run(ctx)
+	turn, err := s.client.customers.wait(ctx, m.Channel+"\x00"+m.UserCustomID)
+	if err != nil {
+		return nil, err
+	}
+	defer turn.done()
+	userID, saved := m.UserID, m.LastCaseID
+	if turn.prev != nil && turn.from == [2]int64{userID, saved} {
+		// The caller sent this with what the previous message of the burst knew:
+		// continue from where that one went, as if the caller had waited for it.
+		userID, saved = turn.prev.UserID, turn.prev.CaseID
+	}
+	r := &router{chats: s, m: m, userID: userID, saved: saved, start: time.Now()}
+	res, err := r.run(ctx)
+	if err == nil {
+		turn.from, turn.prev = [2]int64{m.UserID, m.LastCaseID}, res
+	}
+	return res, err
+}
+
+// customerLocks gives one customer's Sends turns, one at a time, within a Client.
+// A chat app sends a burst when a user types fast, often before it has saved the
+// ids the first message returns; run at once, every message of such a burst would
+// find no chat (or the closed one) and open a case of its own. In turns, the first
+// creates the case and the next ones write into it. An entry lives only while a
+// Send of that customer holds or waits for it.
+type customerLocks struct {
+	mu    sync.Mutex
+	turns map[string]*customerTurn
+}
+
+// customerTurn is one customer's entry: a one-slot semaphore, how many Sends hold
+// or wait for it, and what the previous Send in the burst was given and returned.
+type customerTurn struct {
+	slot  chan struct{}
+	refs  int // guarded by customerLocks.mu
+	owner *customerLocks
+	key   string
+
+	// guarded by slot: the previous Send's UserID/LastCaseID and its result.
+	from [2]int64
+	prev *SendResult
+}
+
+// wait blocks until it is key's turn or ctx is done.
+func (l *customerLocks) wait(ctx context.Context, key string) (*customerTurn, error) {
+	l.mu.Lock()
+	if l.turns == nil {
+		l.turns = make(map[string]*customerTurn)
+	}
+	t := l.turns[key]
+	if t == nil {
+		t = &customerTurn{slot: make(chan struct{}, 1), owner: l, key: key}
+		l.turns[key] = t
+	}
+	t.refs++
+	l.mu.Unlock()
+	select {
+	case t.slot <- struct{}{}:
+		return t, nil
+	case <-ctx.Done():
+		t.release()
+		return nil, ctx.Err()
+	}
+}
+
+// done ends the turn and lets the next Send of the customer go.
+func (t *customerTurn) done() {
+	<-t.slot
+	t.release()
+}
+
+func (t *customerTurn) release() {
+	l := t.owner
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t.refs--; t.refs == 0 {
+		delete(l.turns, t.key)
+	}
 }
 
 // router carries one Send through its look / decide / write steps.

@@ -366,3 +366,33 @@ func TestDefaultSubject(t *testing.T) {
 		assert.Equal(t, want, r.subject())
 	}
 }
+
+func TestCustomerTurns(t *testing.T) {
+	var l customerLocks
+	ctx := context.Background()
+	a, err := l.wait(ctx, "cch1\x00u")
+	require.NoError(t, err)
+	other, err := l.wait(ctx, "cch1\x00v")
+	require.NoError(t, err, "another customer does not wait")
+	other.done()
+
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err = l.wait(canceled, "cch1\x00u")
+	require.ErrorIs(t, err, context.Canceled, "a waiting Send gives up with its context")
+
+	next := make(chan *customerTurn)
+	go func() {
+		b, err := l.wait(ctx, "cch1\x00u")
+		assert.NoError(t, err)
+		next <- b
+	}()
+	select {
+	case <-next:
+		t.Fatal("the second Send ran while the first held the turn")
+	case <-time.After(20 * time.Millisecond):
+	}
+	a.done()
+	(<-next).done()
+	assert.Empty(t, l.turns, "entries live only while held or awaited")
+}

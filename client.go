@@ -75,6 +75,8 @@ type Client struct {
 	maxRetryAfter time.Duration
 
 	limiter *limiter
+	// customers serializes Chats.Send per customer (see customerLocks).
+	customers customerLocks
 
 	rateMu sync.Mutex
 	rate   Rate

@@ -231,3 +231,55 @@ func TestE2EBurstWithinBudget(t *testing.T) {
 	rate := b.client.Rate()
 	assert.Equal(t, 200, rate.Limit)
 }
+
+// TestE2EBurstFromOneCustomer sends a burst of one customer's messages at once,
+// as a chat app does when a user types fast: on first contact, and again after
+// their chat was closed. Each burst opens one case, not one per message.
+func TestE2EBurstFromOneCustomer(t *testing.T) {
+	b := newBridge(t, deskietest.ChannelSync, nil)
+	ctx := context.Background()
+	burst := func(round string, userID, lastCase int64) []*deskie.SendResult {
+		results := make([]*deskie.SendResult, 8)
+		var wg sync.WaitGroup
+		for i := range results {
+			wg.Go(func() {
+				res, err := b.client.Chats.Send(ctx, &deskie.CustomerMessage{Channel: b.ch, UserCustomID: "fast-typer",
+					UserID: userID, LastCaseID: lastCase, Content: fmt.Sprintf("%s %d", round, i)})
+				assert.NoError(t, err)
+				results[i] = res
+			})
+		}
+		wg.Wait()
+		return results
+	}
+	casesOf := func(results []*deskie.SendResult) map[int64]bool {
+		ids := map[int64]bool{}
+		for _, r := range results {
+			require.NotNil(t, r)
+			ids[r.CaseID] = true
+		}
+		return ids
+	}
+
+	actions := func(results []*deskie.SendResult) map[deskie.Action]int {
+		n := map[deskie.Action]int{}
+		for _, r := range results {
+			n[r.Action]++
+		}
+		return n
+	}
+
+	first := burst("first", 0, 0)
+	require.Len(t, casesOf(first), 1, "one case for the first burst")
+	assert.Equal(t, map[deskie.Action]int{deskie.ActionCreatedCase: 1, deskie.ActionReplied: 7}, actions(first))
+	require.Len(t, b.srv.Cases(), 1)
+	require.Len(t, b.srv.Users(), 1)
+	assert.Len(t, b.srv.Messages(first[0].CaseID), 8)
+
+	require.NoError(t, b.srv.CloseCase(first[0].CaseID))
+	again := burst("again", first[0].UserID, first[0].CaseID)
+	require.Len(t, casesOf(again), 1, "one new case after the chat was closed")
+	assert.Equal(t, map[deskie.Action]int{deskie.ActionCreatedCase: 1, deskie.ActionReplied: 7}, actions(again))
+	assert.Len(t, b.srv.Cases(), 2)
+	assert.Len(t, b.srv.Messages(again[0].CaseID), 8)
+}
