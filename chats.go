@@ -191,7 +191,8 @@ func (s *ChatsService) lastChat(ctx context.Context, userID int64, channel strin
 // ([ErrAmbiguous]) it looks before it writes again — it re-reads the last chat and
 // its newest customer message, and re-sends only when the message is not there
 // (a message counts as there when the newest customer message of the last chat has
-// the same content and was created within the last few minutes). When the chat was
+// the same content, was created within the last few minutes, and is not the one
+// the previous Send of a burst added). When the chat was
 // closed or merged between the look and the write (case_not_found), Send decides
 // again once and writes to the right place.
 //
@@ -216,6 +217,9 @@ func (s *ChatsService) Send(ctx context.Context, m *CustomerMessage) (*SendResul
 		userID, saved = turn.prev.UserID, turn.prev.CaseID
 	}
 	r := &router{chats: s, m: m, userID: userID, saved: saved, start: time.Now()}
+	if turn.prev != nil && turn.prev.Message != nil {
+		r.notMine = turn.prev.Message.ID // "ok", "ok": the first is not the second
+	}
 	res, err := r.run(ctx)
 	if err == nil {
 		turn.from, turn.prev = [2]int64{m.UserID, m.LastCaseID}, res
@@ -291,6 +295,9 @@ type router struct {
 	userID int64
 	saved  int64
 	start  time.Time
+	// notMine is the message the previous Send of a burst added: when a write is
+	// ambiguous, finding that one does not mean this one landed.
+	notMine int64
 }
 
 // freshness is how far back a message found after an ambiguous write may have
@@ -400,7 +407,7 @@ func (r *router) look(ctx context.Context, action Action, before *Case) (*SendRe
 		return nil, nil // no new case appeared
 	}
 	msg, err := r.newestCustomerMessage(ctx, last.ID)
-	if err != nil || msg == nil || !r.same(msg) {
+	if err != nil || msg == nil || (r.notMine != 0 && msg.ID == r.notMine) || !r.same(msg) {
 		return nil, err
 	}
 	res := &SendResult{Action: action, CaseID: last.ID, UserID: r.userID, Case: last}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/deskie-go/deskie/deskietest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -395,4 +398,74 @@ func TestCustomerTurns(t *testing.T) {
 	a.done()
 	(<-next).done()
 	assert.Empty(t, l.turns, "entries live only while held or awaited")
+}
+
+// breakSecond forwards requests, but answers the second POST to a messages path
+// with a reset connection after nothing reached the server: an ambiguous failure
+// of a write that did not land.
+type breakSecond struct {
+	next  http.RoundTripper
+	mu    sync.Mutex
+	posts int
+}
+
+func (b *breakSecond) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/messages.json") {
+		b.mu.Lock()
+		b.posts++
+		n := b.posts
+		b.mu.Unlock()
+		if n == 2 {
+			return nil, errors.New("connection reset by peer")
+		}
+	}
+	return b.next.RoundTrip(req)
+}
+
+// TestSendBurstOfIdenticalTexts: a customer types "ok" twice; the second write
+// fails ambiguously and did not land. Looking before writing again must not take
+// the first "ok" for the second (it did before Sends knew their burst).
+func TestSendBurstOfIdenticalTexts(t *testing.T) {
+	srv := deskietest.NewServer()
+	t.Cleanup(srv.Close)
+	ch := srv.AddChannel("App", deskietest.ChannelSync, "")
+	c, err := NewClient("", srv.StaffEmail(), srv.APIKey(), WithBaseURL(srv.URL),
+		WithHTTPClient(&http.Client{Transport: &breakSecond{next: http.DefaultTransport}}))
+	require.NoError(t, err)
+	ctx := context.Background()
+	msg := func(uid, cid int64, text string) *CustomerMessage {
+		return &CustomerMessage{Channel: ch, UserCustomID: "u", UserID: uid, LastCaseID: cid, Content: text}
+	}
+	first, err := c.Chats.Send(ctx, msg(0, 0, "hello"))
+	require.NoError(t, err)
+
+	// Hold the customer's turn so that both "ok"s queue behind it, in order.
+	key := ch + "\x00u"
+	hold, err := c.customers.wait(ctx, key)
+	require.NoError(t, err)
+	results := make([]*SendResult, 2)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Go(func() {
+			res, err := c.Chats.Send(ctx, msg(first.UserID, first.CaseID, "ok"))
+			assert.NoError(t, err)
+			results[i] = res
+		})
+		require.Eventually(t, func() bool {
+			c.customers.mu.Lock()
+			defer c.customers.mu.Unlock()
+			return c.customers.turns[key].refs == i+2
+		}, 5*time.Second, time.Millisecond)
+	}
+	hold.done()
+	wg.Wait()
+
+	var texts []string
+	for _, m := range srv.Messages(first.CaseID) {
+		texts = append(texts, m.Content)
+	}
+	assert.Equal(t, []string{"hello", "ok", "ok"}, texts, "both oks are kept")
+	require.NotNil(t, results[0])
+	require.NotNil(t, results[1])
+	assert.NotEqual(t, results[0].Message.ID, results[1].Message.ID)
 }
