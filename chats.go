@@ -192,9 +192,9 @@ func (s *ChatsService) lastChat(ctx context.Context, userID int64, channel strin
 // its newest customer message, and re-sends only when the message is not there
 // (a message counts as there when the newest customer message of the last chat has
 // the same content, was created within the last few minutes, and is not the one
-// the previous Send of a burst added). When the chat was
-// closed or merged between the look and the write (case_not_found), Send decides
-// again once and writes to the right place.
+// the previous Send of a burst added). When the chat was closed or merged between
+// the look and the write (case_not_found), Send decides again once and writes to
+// the right place.
 //
 // Sends for one customer (Channel, UserCustomID) take turns within a Client, so a
 // burst of their messages opens one case, not one per message; a Send given the
