@@ -9,7 +9,8 @@
 //     user_custom_id on the custom channel "cch<N>"), the user's last chat while it
 //     is open or waiting, a new case once it is closed, the chat it was merged into
 //     after an agent merged it — and never writes one message twice, even when the
-//     network drops an answer.
+//     network drops an answer. One customer's Sends take turns, so a burst of
+//     their messages opens one case.
 //  2. Helpdesk → customer: [NewWebhookHandler] receives agent replies POSTed to the
 //     channel's Webhook URL, checks a secret token, drops internal notes and the
 //     replies you added yourself through the API (b_from_api=1), delivers each
