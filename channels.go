@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // ChannelsService lists custom channels (GET /api/custom_channels.json). Channels
@@ -21,11 +23,13 @@ const (
 	ChannelSync ChannelType = "sync"
 )
 
-// CustomChannel is one custom channel. APIKey is its code ("cch12"), the value to
-// pass as a case's Channel; despite the wire name it is not a secret.
+// CustomChannel is one custom channel. Code is its code ("cch12"), the value to
+// pass as a case's Channel and CustomerMessage.Channel. The wire calls it
+// channel_api_key, but it is not a secret; when the API sends none, Code is
+// "cch<ID>".
 type CustomChannel struct {
 	ID         int64       `json:"channel_id"`
-	APIKey     string      `json:"channel_api_key"`
+	Code       string      `json:"channel_api_key"`
 	Title      string      `json:"title"`
 	Type       ChannelType `json:"channel_type"`
 	Icon       string      `json:"icon"`        // a Font Awesome class
@@ -47,18 +51,12 @@ func (ch *CustomChannel) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &w); err != nil {
 		return fmt.Errorf("custom_channel: %w", err)
 	}
-	*ch = CustomChannel{ID: int64(w.ID), APIKey: string(w.APIKey), Title: string(w.Title), Type: ChannelType(w.Type),
+	*ch = CustomChannel{ID: int64(w.ID), Code: strings.TrimSpace(string(w.APIKey)), Title: string(w.Title), Type: ChannelType(w.Type),
 		Icon: string(w.Icon), WebhookURL: string(w.WebhookURL), Active: bool(w.Active)}
-	return nil
-}
-
-// Code returns the channel's code for CaseCreate.Channel and
-// CustomerMessage.Channel: its channel_api_key, or "cch<id>" when that is empty.
-func (ch *CustomChannel) Code() string {
-	if ch.APIKey != "" {
-		return ch.APIKey
+	if ch.Code == "" && ch.ID > 0 {
+		ch.Code = "cch" + strconv.FormatInt(ch.ID, 10)
 	}
-	return fmt.Sprintf("cch%d", ch.ID)
+	return nil
 }
 
 // List returns every custom channel of the account.

@@ -2,6 +2,7 @@ package deskie
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -19,11 +20,18 @@ func TestChannelsList(t *testing.T) {
 	assert.Empty(t, s.Query)
 	assertAuth(t, s)
 	assert.Equal(t, []*CustomChannel{
-		{ID: 1, APIKey: "cch1", Title: "Custom Channel", Type: ChannelAsync, Icon: "fa-question-circle", WebhookURL: "http://example.ru/wh/omni_wh/", Active: true},
-		{ID: 3, APIKey: "cch3", Title: "Custom Channel Chat", Type: ChannelSync, Icon: "fa-bullhorn", WebhookURL: "http://example.ru/wh/omni_wh_chat/", Active: true},
+		{ID: 1, Code: "cch1", Title: "Custom Channel", Type: ChannelAsync, Icon: "fa-question-circle", WebhookURL: "http://example.ru/wh/omni_wh/", Active: true},
+		{ID: 3, Code: "cch3", Title: "Custom Channel Chat", Type: ChannelSync, Icon: "fa-bullhorn", WebhookURL: "http://example.ru/wh/omni_wh_chat/", Active: true},
 	}, got)
-	assert.Equal(t, "cch3", got[1].Code())
-	assert.Equal(t, "cch7", (&CustomChannel{ID: 7}).Code())
+	assert.Equal(t, "cch3", got[1].Code)
+}
+
+func TestCustomChannelCodeFallsBackToID(t *testing.T) {
+	var ch CustomChannel
+	require.NoError(t, json.Unmarshal([]byte(`{"channel_id":"7","channel_api_key":"","title":"x"}`), &ch))
+	assert.Equal(t, "cch7", ch.Code)
+	require.NoError(t, json.Unmarshal([]byte(`{"channel_id":8,"channel_api_key":" cch12 "}`), &ch))
+	assert.Equal(t, "cch12", ch.Code)
 }
 
 func TestIsCustomChannel(t *testing.T) {

@@ -33,7 +33,7 @@ func TestE2EEveryEndpoint(t *testing.T) {
 	chans, err := c.Channels.List(ctx)
 	require.NoError(t, err)
 	require.Len(t, chans, 2)
-	assert.Equal(t, deskie.CustomChannel{ID: 2, APIKey: chat, Title: "Chat-like", Type: deskie.ChannelSync, Icon: "fa-bullhorn", Active: true}, *chans[1])
+	assert.Equal(t, deskie.CustomChannel{ID: 2, Code: chat, Title: "Chat-like", Type: deskie.ChannelSync, Icon: "fa-bullhorn", Active: true}, *chans[1])
 	assert.Len(t, srv.Channels(), 2)
 
 	// cases: JSON and multipart, with files by URL

@@ -79,7 +79,7 @@ func TestE2EConversation(t *testing.T) {
 			got := b.received()
 			require.Len(t, got, 1)
 			assert.Equal(t, &deskie.AgentReply{Type: "message_new", MessageID: replyID, CaseID: caseID, StaffID: 7,
-				UserID: userID, CustomUserID: "app-user-1", Content: "Looking into it"}, got[0])
+				UserID: userID, UserCustomID: "app-user-1", Content: "Looking into it"}, got[0])
 			require.NoError(t, b.srv.Redeliver(replyID))
 			assert.Len(t, b.received(), 1, "a redelivery reaches the app once")
 

@@ -135,8 +135,8 @@ func ExampleNewWebhookHandler() {
 	// https://app.example/deskie/<token>. Here: a test server and the fake.
 	mux := http.NewServeMux()
 	mux.Handle("/deskie/", deskie.NewWebhookHandler(func(ctx context.Context, r *deskie.AgentReply) error {
-		// show the reply to customer r.CustomUserID in your app
-		fmt.Printf("to %s (case %d): %s\n", r.CustomUserID, r.CaseID, r.Content)
+		// show the reply to customer r.UserCustomID in your app
+		fmt.Printf("to %s (case %d): %s\n", r.UserCustomID, r.CaseID, r.Content)
 		return nil // an error answers 500, so the reply is delivered again
 	}, deskie.WithWebhookToken("s3cret-token")))
 	app := httptest.NewServer(mux)
@@ -162,13 +162,13 @@ func ExampleNewWebhookHandler() {
 func ExampleParseWebhook() {
 	req, _ := deskie.NewWebhookRequest(context.Background(), "http://localhost/deskie/token", &deskie.AgentReply{
 		MessageID: 42577887, CaseID: 985687, StaffID: 7235, UserID: 5654846848,
-		CustomUserID: "tg-100500", Content: "Help is coming!",
+		UserCustomID: "tg-100500", Content: "Help is coming!",
 	})
 	r, err := deskie.ParseWebhook(req)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(r.Type, r.MessageID, r.CustomUserID, r.Content, r.Note, r.FromAPI)
+	fmt.Println(r.Type, r.MessageID, r.UserCustomID, r.Content, r.Note, r.FromAPI)
 	// Output: message_new 42577887 tg-100500 Help is coming! false false
 }
 

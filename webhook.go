@@ -49,8 +49,8 @@ type AgentReply struct {
 	StaffID int64
 	// UserID is the customer's Deskie user id.
 	UserID int64
-	// CustomUserID is the user_custom_id you gave (custom_user_id on the wire).
-	CustomUserID string
+	// UserCustomID is the user_custom_id you gave (custom_user_id on the wire).
+	UserCustomID string
 	// Content is the reply text; it may contain HTML (not documented either way).
 	Content string
 	// Note is set for an internal note (never show it to the customer).
@@ -280,7 +280,7 @@ func (a *AgentReply) set(key, value string) error {
 	case "user_id":
 		a.UserID, err = webhookInt(field, value)
 	case "custom_user_id", "user_custom_id":
-		a.CustomUserID = value
+		a.UserCustomID = value
 	case "content":
 		a.Content = value
 	case "note":
@@ -373,7 +373,7 @@ func WebhookForm(r *AgentReply) url.Values {
 	id("case_id", r.CaseID)
 	id("staff_id", r.StaffID)
 	id("user_id", r.UserID)
-	v.Set("object[custom_user_id]", r.CustomUserID)
+	v.Set("object[custom_user_id]", r.UserCustomID)
 	v.Set("object[content]", r.Content)
 	flag("note", r.Note)
 	flag("sent_via_rule", r.SentViaRule)

@@ -50,7 +50,7 @@ func multipartDelivery(t testing.TB, target string, fields map[string]string) *h
 
 var wantReply = &AgentReply{
 	Type: "message_new", MessageID: 42577887, CaseID: 985687, StaffID: 7235, UserID: 5654846848,
-	CustomUserID: "tg-100500", Content: "Help is coming!",
+	UserCustomID: "tg-100500", Content: "Help is coming!",
 	Attachments: []File{{URL: "https://acme.deskie.io/f/1"}},
 	Extra:       map[string]string{"brand_new": "kept"},
 }
@@ -79,7 +79,7 @@ func TestParseWebhookEncodings(t *testing.T) {
 		{"multipart", multipartDelivery(t, "/hook", fields), wantReply},
 		{"json", delivery("/hook", "application/json; charset=utf-8", readFixture(t, "reply.json")), &jsonWant},
 		{"bare fields", delivery("/hook", "application/x-www-form-urlencoded", readFixture(t, "bare.form")), &AgentReply{
-			Type: "message_new", MessageID: 7, CaseID: 8, StaffID: 9, UserID: 10, CustomUserID: "u-1",
+			Type: "message_new", MessageID: 7, CaseID: 8, StaffID: 9, UserID: 10, UserCustomID: "u-1",
 			Content: "bare", SentViaRule: true, FromAPI: true}},
 	}
 	for _, tt := range tests {
@@ -164,7 +164,7 @@ func TestParseWebhookOddKeys(t *testing.T) {
 }
 
 func TestWebhookFormRoundTrip(t *testing.T) {
-	in := &AgentReply{Type: "message_new", MessageID: 1 << 40, CaseID: 2, StaffID: 3, UserID: 4, CustomUserID: "ü-5",
+	in := &AgentReply{Type: "message_new", MessageID: 1 << 40, CaseID: 2, StaffID: 3, UserID: 4, UserCustomID: "ü-5",
 		Content: "a&b=c\n", Note: true, SentViaRule: true, FromAPI: true,
 		Attachments: []File{{URL: "u1", ID: 9, Name: "n", Size: 8, MimeType: "m"}, {URL: "u2"}},
 		Extra:       map[string]string{"x": "1", "y[z]": "2"}}

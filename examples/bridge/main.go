@@ -154,10 +154,10 @@ func (a *app) getMessages(w http.ResponseWriter, r *http.Request) {
 func (a *app) deliver(_ context.Context, r *deskie.AgentReply) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	c := a.users[r.CustomUserID]
+	c := a.users[r.UserCustomID]
 	if c == nil {
 		c = &conversation{userID: r.UserID, caseID: r.CaseID}
-		a.users[r.CustomUserID] = c
+		a.users[r.UserCustomID] = c
 	}
 	c.inbox = append(c.inbox, r.Content)
 	return nil
