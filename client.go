@@ -77,6 +77,8 @@ type Client struct {
 	limiter *limiter
 	// customers serializes Chats.Send per customer (see customerLocks).
 	customers customerLocks
+	// store holds turns, idempotency records, reply claims and the rate budget.
+	store Store
 
 	rateMu sync.Mutex
 	rate   Rate
@@ -204,6 +206,21 @@ func WithRateBudget(perMinute int) Option {
 	}
 }
 
+// WithStore keeps the client's shared state in st instead of a [NewMemoryStore]:
+// Chats.Send's customer turns and idempotency records, the account's rate budget,
+// and the de-duplication of [Client.NewWebhookHandler] and Replies.Watch. Give
+// every replica of a bridge the same shared store (package redisstore) and they
+// act as one client: one case per customer, one budget, each reply once.
+func WithStore(st Store) Option {
+	return func(c *Client) error {
+		if st == nil {
+			return &ArgumentError{Field: "WithStore", Reason: "nil Store"}
+		}
+		c.store = st
+		return nil
+	}
+}
+
 // WithLogger sends the client's log lines (retries, rate waits, rejected webhook
 // deliveries) to l. Lines carry method and path, never credentials, query strings
 // or message text. The default discards them.
@@ -250,6 +267,9 @@ func NewClient(subdomain, staffEmail, apiKey string, opts ...Option) (*Client, e
 		if err := opt(c); err != nil {
 			return nil, err
 		}
+	}
+	if c.store == nil {
+		c.store = NewMemoryStore()
 	}
 	if c.baseURL == nil {
 		sub := strings.TrimSpace(subdomain)
