@@ -60,6 +60,8 @@ type Client struct {
 	Users *UsersService
 	// Chats routes a customer's message to the right case (the custom-channel rule).
 	Chats *ChatsService
+	// Replies finds agent replies the webhook missed (Watch).
+	Replies *RepliesService
 
 	common service
 
@@ -302,6 +304,7 @@ func NewClient(subdomain, staffEmail, apiKey string, opts ...Option) (*Client, e
 	c.Channels = (*ChannelsService)(&c.common)
 	c.Users = (*UsersService)(&c.common)
 	c.Chats = (*ChatsService)(&c.common)
+	c.Replies = (*RepliesService)(&c.common)
 	return c, nil
 }
 
