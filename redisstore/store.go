@@ -1,0 +1,378 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/deskie-go/deskie"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPrefix is the prefix of every key the store writes, unless [WithPrefix]
+// sets another.
+const DefaultPrefix = "deskie:"
+
+// dedupDoneTTL is how long [Store.Done] remembers a delivery: a week, like the
+// SDK's own delivered-reply claims.
+const dedupDoneTTL = 7 * 24 * time.Hour
+
+// budgetKeep is the least time an account's budget state outlives its window's
+// end, refreshed by every spend and observation: an account nobody calls for a
+// day starts over (the first answer tells the limit again).
+const budgetKeep = 24 * time.Hour
+
+// budgetMargin mirrors the core's margin added to a server-reported window end
+// (deskie.BudgetObserve); the equivalence tests catch a drift.
+const budgetMargin = 10 * time.Millisecond
+
+// Store is a [deskie.Store] (and a [deskie.DedupStore]) on Redis. Create it with
+// [New]; it is safe for concurrent use, and every replica of a bridge gives its
+// Client a Store on the same Redis (and the same prefix) so they act as one.
+type Store struct {
+	rdb     redis.UniversalClient
+	prefix  string
+	timeout time.Duration
+}
+
+// Option configures [New].
+type Option func(*Store)
+
+// WithPrefix sets the prefix of every key (default "deskie:"), to keep several
+// bridges, or tests, apart on one Redis. Stores with different prefixes share
+// nothing. New panics when p is empty or holds a brace ('{' or '}'): a brace
+// would change the hash slot Redis Cluster picks for a customer's keys.
+func WithPrefix(p string) Option {
+	return func(s *Store) {
+		if p == "" {
+			panic("redisstore: WithPrefix: empty prefix (keys would mix with the database's other keys; the default is \"deskie:\")")
+		}
+		if strings.ContainsAny(p, "{}") {
+			panic(fmt.Sprintf("redisstore: WithPrefix: prefix %q holds a brace, which would change the hash slot of a customer's keys in Redis Cluster", p))
+		}
+		s.prefix = p
+	}
+}
+
+// WithTimeout bounds each call to Redis by d, on top of the caller's context
+// (0, the default: only the context and the client's own read/write timeouts
+// bound it). A slow or unreachable Redis then fails the call after d with an
+// error, instead of holding a Send or a webhook delivery. New panics when d is
+// negative.
+func WithTimeout(d time.Duration) Option {
+	return func(s *Store) {
+		if d < 0 {
+			panic(fmt.Sprintf("redisstore: WithTimeout: negative timeout %v", d))
+		}
+		s.timeout = d
+	}
+}
+
+// New returns a Store on rdb: a *redis.Client (one node), a failover client
+// (Sentinel) or a *redis.ClusterClient — anything that implements
+// redis.UniversalClient. The Store does not close rdb.
+//
+// New panics when rdb is nil or an option is invalid: these are programming
+// errors, caught at start-up (as net/http does for a bad pattern) rather than on
+// the first message.
+func New(rdb redis.UniversalClient, opts ...Option) *Store {
+	if rdb == nil || isNilPointer(rdb) {
+		panic("redisstore: New: nil redis client (pass redis.NewClient(&redis.Options{Addr: …}) or another redis.UniversalClient)")
+	}
+	s := &Store{rdb: rdb, prefix: DefaultPrefix}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(s)
+		}
+	}
+	return s
+}
+
+func isNilPointer(v any) bool {
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}
+
+// Prefix returns the prefix of the store's keys.
+func (s *Store) Prefix() string { return s.prefix }
+
+// key is the Redis key for a store key: the prefix, then the key as the SDK built
+// it (the braced customer part, if any, stays the hash tag).
+func (s *Store) key(k string) string { return s.prefix + k }
+
+// stateKey is where a turn's state is kept: beside its lock, with the same hash
+// tag.
+func (s *Store) stateKey(k string) string { return s.prefix + k + ":state" }
+
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.timeout > 0 {
+		return context.WithTimeout(ctx, s.timeout)
+	}
+	return ctx, func() {}
+}
+
+// wrap names the store and the step in an error: "redisstore: acquire turn: …".
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// millis is d in whole milliseconds, rounded up (a lease is never shorter than
+// asked); "0" (no expiry) for d <= 0.
+func millis(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
+}
+
+// ceilMillis is t in unix milliseconds, rounded up: a window's end is kept no
+// earlier than the reference computes it.
+func ceilMillis(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
+}
+
+func toInt(v any) (int64, bool) {
+	n, ok := v.(int64)
+	return n, ok
+}
+
+func unexpected(v any) error { return fmt.Errorf("unexpected reply %v (%T)", v, v) }
+
+// AcquireTurn implements [deskie.TurnStore]: SET NX PX in one script that also
+// returns the state the last holder left.
+func (s *Store) AcquireTurn(ctx context.Context, key, token string, lease time.Duration) (bool, []byte, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	res, err := acquireTurn.Run(ctx, s.rdb, []string{s.key(key), s.stateKey(key)}, token, millis(lease)).Slice()
+	if err != nil {
+		return false, nil, wrap("acquire turn", err)
+	}
+	if len(res) == 0 {
+		return false, nil, wrap("acquire turn", unexpected(res))
+	}
+	ok, isInt := toInt(res[0])
+	if !isInt {
+		return false, nil, wrap("acquire turn", unexpected(res))
+	}
+	if ok != 1 {
+		return false, nil, nil
+	}
+	if len(res) < 2 {
+		return true, nil, nil
+	}
+	st, isStr := res[1].(string)
+	if !isStr {
+		return false, nil, wrap("acquire turn", unexpected(res))
+	}
+	return true, []byte(st), nil
+}
+
+// RenewTurn implements [deskie.TurnStore]: PEXPIRE when token still holds key.
+func (s *Store) RenewTurn(ctx context.Context, key, token string, lease time.Duration) (bool, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err := renewTurn.Run(ctx, s.rdb, []string{s.key(key)}, token, millis(lease)).Int64()
+	if err != nil {
+		return false, wrap("renew turn", err)
+	}
+	return n == 1, nil
+}
+
+// ReleaseTurn implements [deskie.TurnStore]: when token holds key, it deletes the
+// lock and saves state (unless nil) in one script; otherwise it writes nothing
+// and returns [deskie.ErrTurnLost].
+func (s *Store) ReleaseTurn(ctx context.Context, key, token string, state []byte, stateTTL time.Duration) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	has := "0"
+	if state != nil {
+		has = "1"
+	}
+	n, err := releaseTurn.Run(ctx, s.rdb, []string{s.key(key), s.stateKey(key)}, token, has, state, millis(stateTTL)).Int64()
+	if err != nil {
+		return wrap("release turn", err)
+	}
+	if n != 1 {
+		return deskie.ErrTurnLost
+	}
+	return nil
+}
+
+// GetRecord implements [deskie.RecordStore] with GET.
+func (s *Store) GetRecord(ctx context.Context, key string) ([]byte, error) {
+	v, err := s.get(ctx, key)
+	return v, wrap("get record", err)
+}
+
+// get is GET; nil, nil when the key is missing.
+func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	v, err := s.rdb.Get(ctx, s.key(key)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	return v, err
+}
+
+// PutRecord implements [deskie.RecordStore] with SET PX.
+func (s *Store) PutRecord(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return wrap("put record", s.set(ctx, s.key(key), value, ttl))
+}
+
+// set is SET key value [PX ttl]; a TTL <= 0 keeps the value without expiry.
+func (s *Store) set(ctx context.Context, key string, value any, ttl time.Duration) error {
+	if ttl <= 0 {
+		return s.rdb.Set(ctx, key, value, 0).Err()
+	}
+	return s.rdb.Do(ctx, "SET", key, value, "PX", millis(ttl)).Err()
+}
+
+// Claim implements [deskie.ClaimStore] in one script: done, held by another, or
+// now token's for ttl.
+func (s *Store) Claim(ctx context.Context, key, token string, ttl time.Duration) (deskie.ClaimState, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err := claim.Run(ctx, s.rdb, []string{s.key(key)}, token, millis(ttl)).Int64()
+	if err != nil {
+		return 0, wrap("claim", err)
+	}
+	st := deskie.ClaimState(n)
+	switch st {
+	case deskie.ClaimAcquired, deskie.ClaimBusy, deskie.ClaimDone:
+		return st, nil
+	}
+	return 0, wrap("claim", unexpected(n))
+}
+
+// ReleaseClaim implements [deskie.ClaimStore]: the claim is deleted only when
+// token holds it and it is not done.
+func (s *Store) ReleaseClaim(ctx context.Context, key, token string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return wrap("release claim", releaseClaim.Run(ctx, s.rdb, []string{s.key(key)}, token).Err())
+}
+
+// CompleteClaim implements [deskie.ClaimStore]: key is done for doneTTL, whoever
+// held it (one SET).
+func (s *Store) CompleteClaim(ctx context.Context, key, _ string, doneTTL time.Duration) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return wrap("complete claim", s.set(ctx, s.key(key), claimDoneValue, doneTTL))
+}
+
+// SpendBudget implements [deskie.BudgetStore]: [deskie.BudgetSpend] as one
+// script. Times are kept in unix milliseconds: now is rounded down, a new
+// window's end up, so the store never lets a request go earlier than the
+// reference would (it may make one wait up to a millisecond longer).
+func (s *Store) SpendBudget(ctx context.Context, key string, req deskie.BudgetRequest) (deskie.BudgetGrant, error) {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	res, err := spendBudget.Run(ctx, s.rdb, []string{s.key(key)},
+		req.Cost, req.Now.UnixMilli(), ceilMillis(req.Now.Add(req.Window)), budgetKeep.Milliseconds()).Slice()
+	if err != nil {
+		return deskie.BudgetGrant{}, wrap("spend budget", err)
+	}
+	var n [4]int64
+	if len(res) != len(n) {
+		return deskie.BudgetGrant{}, wrap("spend budget", unexpected(res))
+	}
+	for i, v := range res {
+		var ok bool
+		if n[i], ok = toInt(v); !ok {
+			return deskie.BudgetGrant{}, wrap("spend budget", unexpected(res))
+		}
+	}
+	g := deskie.BudgetGrant{OK: n[0] == 1, Gen: n[2], Left: int(n[3])}
+	if !g.OK {
+		g.Wait = time.UnixMilli(n[1]).Sub(req.Now)
+	}
+	return g, nil
+}
+
+// ObserveBudget implements [deskie.BudgetStore]: [deskie.BudgetObserve] as one
+// script (times in unix milliseconds, ends rounded up).
+func (s *Store) ObserveBudget(ctx context.Context, key string, o deskie.BudgetObservation) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	// Every end the reference may set depends on now and the observation only:
+	// compute them here, to the same rule, and let the script pick.
+	wait := o.Window
+	if o.RetryAfter >= 0 {
+		wait = o.RetryAfter + budgetMargin
+	}
+	if o.MaxWait > 0 {
+		wait = min(wait, o.MaxWait)
+	}
+	raEnd := ""
+	if o.RetryAfter >= 0 {
+		raEnd = strconv.FormatInt(ceilMillis(o.Now.Add(min(o.RetryAfter, o.Window)+budgetMargin)), 10)
+	}
+	limited := "0"
+	if o.Limited {
+		limited = "1"
+	}
+	err := observeBudget.Run(ctx, s.rdb, []string{s.key(key)},
+		o.Limit, o.Left, limited, o.Gen, o.Now.UnixMilli(),
+		ceilMillis(o.Now.Add(o.Window)), ceilMillis(o.Now.Add(wait)), raEnd, budgetKeep.Milliseconds()).Err()
+	return wrap("observe budget", err)
+}
+
+// budgetState reads the budget at key as a [deskie.BudgetState] (for tests and
+// debugging).
+func (s *Store) budgetState(ctx context.Context, key string) (deskie.BudgetState, error) {
+	h, err := s.rdb.HGetAll(ctx, s.key(key)).Result()
+	if err != nil {
+		return deskie.BudgetState{}, wrap("read budget", err)
+	}
+	var st deskie.BudgetState
+	if len(h) == 0 {
+		return st, nil
+	}
+	num := func(f string) int64 {
+		n, perr := strconv.ParseInt(h[f], 10, 64)
+		if perr != nil && err == nil {
+			err = fmt.Errorf("field %s: %w", f, perr)
+		}
+		return n
+	}
+	st.Limit, st.Left, st.Gen = int(num("limit")), int(num("left")), num("gen")
+	st.End = time.UnixMilli(num("end"))
+	return st, wrap("read budget", err)
+}
+
+// Seen implements [deskie.DedupStore]: whether key was completed (by [Store.Done]
+// or [Store.CompleteClaim]).
+func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
+	v, err := s.get(ctx, key)
+	if err != nil {
+		return false, wrap("seen", err)
+	}
+	return string(v) == claimDoneValue, nil
+}
+
+// Done implements [deskie.DedupStore]: key is completed, remembered for 7 days.
+func (s *Store) Done(ctx context.Context, key string) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	return wrap("done", s.set(ctx, s.key(key), claimDoneValue, dedupDoneTTL))
+}
+
+// Interface checks.
+var (
+	_ deskie.Store      = (*Store)(nil)
+	_ deskie.DedupStore = (*Store)(nil)
+)
