@@ -2,15 +2,10 @@ package deskietest
 
 import (
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // ErrNotFound is returned by the test controls for an unknown case, channel or
@@ -25,6 +20,7 @@ func (s *Server) AddChannel(title string, typ ChannelType, webhookURL string) st
 	id := int64(len(s.channels) + 1)
 	code := "cch" + strconv.FormatInt(id, 10)
 	s.channels = append(s.channels, &Channel{ID: id, Code: code, Title: title, Type: cmp.Or(typ, ChannelAsync), WebhookURL: webhookURL, Active: true})
+	s.changed()
 	return code
 }
 
@@ -37,6 +33,7 @@ func (s *Server) SetWebhookURL(code, webhookURL string) error {
 		return fmt.Errorf("%w: channel %q", ErrNotFound, code)
 	}
 	ch.WebhookURL = webhookURL
+	s.changed()
 	return nil
 }
 
@@ -155,7 +152,7 @@ func (s *Server) editCase(id int64, edit func(*Case)) error {
 		return fmt.Errorf("%w: case %d", ErrNotFound, id)
 	}
 	edit(c)
-	c.UpdatedAt = s.now()
+	s.touch(c, s.now())
 	return nil
 }
 
@@ -179,9 +176,9 @@ func (s *Server) MergeCases(from, into int64) error {
 	slices.SortStableFunc(all, func(a, b *Message) int { return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.ID, b.ID)) })
 	s.messages[into] = all
 	delete(s.messages, from)
-	s.removeCase(from)
+	s.removeCase(src)
 	s.merged[from] = into
-	dst.UpdatedAt = s.now()
+	s.touch(dst, s.now())
 	return nil
 }
 
@@ -191,186 +188,4 @@ func (s *Server) MergedInto(from int64) (int64, bool) {
 	defer s.mu.Unlock()
 	into, ok := s.merged[from]
 	return into, ok
-}
-
-// AgentReply adds an agent's reply to a case (the case becomes waiting) and POSTs
-// it to the channel's webhook, waiting for the answer. It returns the message id;
-// the error is the delivery's (a transport error or a non-2xx answer), the message
-// is stored either way. Use [Server.Redeliver] to send it again.
-func (s *Server) AgentReply(caseID, staffID int64, text string) (int64, error) {
-	return s.agentMessage(&Message{CaseID: caseID, StaffID: staffID, Content: text})
-}
-
-// RuleReply adds a message produced by an automation rule (sent_via_rule=1) and
-// delivers it like [Server.AgentReply].
-func (s *Server) RuleReply(caseID int64, text string) (int64, error) {
-	return s.agentMessage(&Message{CaseID: caseID, SentViaRule: true, Content: text})
-}
-
-// AgentNote adds an internal note (note=1) and delivers it like
-// [Server.AgentReply]. Whether the real service delivers notes at all is not
-// documented; a receiver must drop them either way.
-func (s *Server) AgentNote(caseID, staffID int64, text string) (int64, error) {
-	return s.agentMessage(&Message{CaseID: caseID, StaffID: staffID, Note: true, Content: text})
-}
-
-func (s *Server) agentMessage(m *Message) (int64, error) {
-	s.mu.Lock()
-	c := s.cases[m.CaseID]
-	if c == nil {
-		s.mu.Unlock()
-		return 0, fmt.Errorf("%w: case %d", ErrNotFound, m.CaseID)
-	}
-	if !m.Note {
-		s.setStatus(c, StatusWaiting)
-	}
-	s.appendMessage(m)
-	job := s.deliveryFor(m)
-	s.mu.Unlock()
-	return m.ID, s.deliver(job)
-}
-
-// Redeliver POSTs an agent message's webhook again, as a service retrying a
-// delivery would, with the same payload.
-func (s *Server) Redeliver(messageID int64) error {
-	s.mu.Lock()
-	var job *delivery
-	for _, msgs := range s.messages {
-		for _, m := range msgs {
-			if m.ID == messageID {
-				job = s.deliveryFor(m)
-			}
-		}
-	}
-	s.mu.Unlock()
-	if job == nil {
-		return fmt.Errorf("%w: message %d", ErrNotFound, messageID)
-	}
-	return s.deliver(job)
-}
-
-// Delivery is one webhook POST the server made.
-type Delivery struct {
-	MessageID int64
-	CaseID    int64
-	URL       string
-	Form      url.Values
-	// Status is the receiver's answer; 0 when it could not be reached.
-	Status int
-	Err    error
-}
-
-// Deliveries returns every webhook delivery made so far, in order.
-func (s *Server) Deliveries() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Delivery(nil), s.deliveries...)
-}
-
-// WaitDeliveries blocks until webhook deliveries started in the background (for
-// agent answers added through the API) have finished.
-func (s *Server) WaitDeliveries() { s.background.Wait() }
-
-type delivery struct {
-	url  string
-	form url.Values
-	msg  int64
-	kase int64
-}
-
-// deliveryFor builds the form the real service POSTs; callers hold s.mu.
-func (s *Server) deliveryFor(m *Message) *delivery {
-	c := s.cases[m.CaseID]
-	if c == nil {
-		return nil
-	}
-	ch := s.channelByCode(c.Channel)
-	if ch == nil || ch.WebhookURL == "" {
-		return nil
-	}
-	customID := ""
-	if u := s.users[c.UserID]; u != nil {
-		customID = u.CustomID
-	}
-	flag := func(b bool) string {
-		if b {
-			return "1"
-		}
-		return "0"
-	}
-	f := url.Values{}
-	f.Set("type", "message_new")
-	f.Set("object[message_id]", strconv.FormatInt(m.ID, 10))
-	f.Set("object[case_id]", strconv.FormatInt(c.ID, 10))
-	f.Set("object[staff_id]", strconv.FormatInt(m.StaffID, 10))
-	f.Set("object[user_id]", strconv.FormatInt(c.UserID, 10))
-	f.Set("object[custom_user_id]", customID)
-	f.Set("object[content]", cmp.Or(m.Content, m.ContentHTML))
-	f.Set("object[note]", flag(m.Note))
-	f.Set("object[sent_via_rule]", flag(m.SentViaRule))
-	f.Set("object[b_from_api]", flag(m.FromAPI))
-	for i, file := range m.Attachments {
-		f.Set(fmt.Sprintf("object[attachments][%d][url]", i), file.URL)
-		f.Set(fmt.Sprintf("object[attachments][%d][file_name]", i), file.Name)
-	}
-	return &delivery{url: ch.WebhookURL, form: f, msg: m.ID, kase: c.ID}
-}
-
-func (s *Server) deliverAsync(job *delivery) {
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
-		_ = s.deliver(job)
-	}()
-}
-
-// deliver POSTs one delivery (form-encoded, as the real service does).
-func (s *Server) deliver(job *delivery) error {
-	if job == nil {
-		return nil
-	}
-	d := Delivery{MessageID: job.msg, CaseID: job.kase, URL: job.url, Form: job.form}
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, job.url, strings.NewReader(job.form.Encode()))
-	if err == nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		var resp *http.Response
-		if resp, err = s.cfg.webhook.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			d.Status = resp.StatusCode
-			if resp.StatusCode/100 != 2 {
-				err = fmt.Errorf("deskietest: webhook answered %d", resp.StatusCode)
-			}
-		}
-	}
-	d.Err = err
-	s.mu.Lock()
-	s.deliveries = append(s.deliveries, d)
-	s.mu.Unlock()
-	return err
-}
-
-// SeedCases creates n cases (each with one customer message) for the user with
-// customID on channel, without going through HTTP: volume data for list and
-// pagination tests. It returns the new case ids, oldest first.
-func (s *Server) SeedCases(channel, customID string, n int) ([]int64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.channelByCode(channel) == nil {
-		return nil, fmt.Errorf("%w: channel %q", ErrNotFound, channel)
-	}
-	u := s.customUser(channel, customID)
-	if u == nil {
-		u = s.newUser(&User{CustomID: customID, Channel: channel})
-	}
-	ids := make([]int64, 0, n)
-	for i := range n {
-		s.nextCase++
-		c := &Case{ID: s.nextCase, Number: caseNumber(s.nextCase), Subject: fmt.Sprintf("Seeded case %d", i+1),
-			UserID: u.ID, Status: StatusOpen, Priority: "normal", Channel: channel, CreatedAt: s.now(), UpdatedAt: s.now()}
-		s.addCase(c)
-		s.appendMessage(&Message{CaseID: c.ID, UserID: u.ID, Content: c.Subject})
-		ids = append(ids, c.ID)
-	}
-	return ids, nil
 }

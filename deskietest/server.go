@@ -1,44 +1,12 @@
-// Package deskietest is an in-memory fake Deskie (and Omnidesk) server that speaks
-// the real wire protocol, so a custom-channel bridge can be tested end to end with
-// no account and no network.
-//
-//	srv := deskietest.NewServer()
-//	defer srv.Close()
-//	ch := srv.AddChannel("App", deskietest.ChannelSync, appWebhookURL) // "cch1"
-//	client, _ := deskie.NewClient("", srv.StaffEmail(), srv.APIKey(), deskie.WithBaseURL(srv.URL))
-//	// … the bridge writes through client.Chats.Send; agents answer with
-//	srv.AgentReply(caseID, 7, "Hello!") // POSTs the webhook to appWebhookURL
-//
-// It serves, with the real shapes (root keys like {"case":{…}}, numbered-key lists
-// with total_count, RFC1123Z dates and "-" for unset ones, {"error":"…"} codes, the
-// lower-case rate-limit headers):
-//
-//	POST/GET /api/cases.json              GET/PUT /api/cases/{id}.json
-//	POST/GET /api/cases/{id}/messages.json
-//	GET      /api/custom_channels.json
-//	POST/GET /api/users.json              GET /api/users/{id}.json
-//	PUT      /api/users/{id}/link.json
-//
-// Domain rules follow the vendor's custom-channel article: users are found or
-// created by (channel, user_custom_id) and the case answer carries user_id; an
-// e-mail or phone given on create is linked unless already tied to another custom
-// id of the same channel; a customer's message reopens a waiting case; an agent's
-// reply sets it waiting and is POSTed to the channel's webhook (b_from_api=1 when
-// it was added through the API). Where the real service is undocumented the fake
-// makes a choice and says so on the method (see [Server.MergeCases] and the
-// closed-case rule in [Server.CloseCase]).
-//
-// deskietest does not import the SDK: it is an independent implementation of the
-// wire protocol, so an encoding mistake in the SDK fails a test instead of being
-// mirrored here. It is safe for concurrent use.
 package deskietest
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -55,77 +23,65 @@ type Server struct {
 	// URL is the origin, e.g. http://127.0.0.1:41234.
 	URL string
 
-	srv *httptest.Server
-	cfg config
+	srv     *httptest.Server
+	cfg     config
+	handler http.Handler
 
-	mu          sync.Mutex
-	channels    []*Channel
-	users       map[int64]*User
-	cases       map[int64]*Case
-	order       []*Case              // every case, sorted by (created_at, id): lists page through it without sorting
-	messages    map[int64][]*Message // by case id
-	merged      map[int64]int64      // merged-away case → the case it went into
-	nextUser    int64
-	nextCase    int64
-	nextMessage int64
-	requests    []*Request
-	deliveries  []Delivery
-	faults      []*fault
-	rate        rateWindow
-	background  sync.WaitGroup
+	mu           sync.Mutex
+	channels     []*Channel
+	users        map[int64]*User
+	cases        map[int64]*Case
+	byCreated    caseIndex            // every case, by (created_at, id): lists page through it without sorting
+	byUpdated    caseIndex            // every case, by (updated_at, id)
+	messages     map[int64][]*Message // by case id
+	merged       map[int64]int64      // merged-away case → the case it went into
+	nextUser     int64
+	nextCase     int64
+	nextMessage  int64
+	requests     []*Request
+	deliveries   []Delivery
+	attempts     map[int64]int // webhook POSTs made so far, by message id
+	faults       []*fault
+	rate         rateWindow
+	redelivery   []time.Duration // the schedule; empty: a failed delivery is not tried again
+	pending      []*redelivery   // redeliveries waiting for their time
+	inflight     int             // webhook deliveries being sent
+	closed       bool
+	generation   int // moves on Reset, so a delivery begun before it is not recorded after it
+	messageOrder MessageOrder
+	version      int64         // moves on every change of the state, for the console
+	changedCh    chan struct{} // closed and cleared on a change, when someone waits for one
 }
-
-type config struct {
-	staffEmail string
-	apiKey     string
-	clock      func() time.Time
-	zone       *time.Location
-	rateLimit  int
-	rateWindow time.Duration
-	slowDelay  time.Duration
-	webhook    *http.Client
-	requestLog int
-}
-
-// Option configures [NewServer].
-type Option func(*config)
-
-// WithCredentials sets the staff e-mail and API key the server accepts (Basic
-// auth). A wrong key is answered 401, a wrong e-mail 403, like the real service.
-func WithCredentials(staffEmail, apiKey string) Option {
-	return func(c *config) { c.staffEmail, c.apiKey = staffEmail, apiKey }
-}
-
-// WithClock sets the clock used for every date the server records (created_at,
-// updated_at, …), for deterministic tests. The rate-limit window runs on real time,
-// since clients wait on it.
-func WithClock(now func() time.Time) Option { return func(c *config) { c.clock = now } }
-
-// WithRateLimit sets the budget: limit units per window (a write costs 2, a read
-// 1). The real window is a minute; a short one keeps tests fast. limit 0 turns
-// rate limiting and its headers off.
-func WithRateLimit(limit int, window time.Duration) Option {
-	return func(c *config) {
-		c.rateLimit = limit
-		if window > 0 {
-			c.rateWindow = window
-		}
-	}
-}
-
-// WithSlowDelay sets how long the [FaultSlow] fault holds an answer (default 2 s).
-func WithSlowDelay(d time.Duration) Option { return func(c *config) { c.slowDelay = d } }
-
-// WithRequestLog sets how many of the latest requests [Server.Requests] keeps
-// (default 100,000; 0 keeps none), so a long soak or volume run stays in bounded
-// memory.
-func WithRequestLog(n int) Option { return func(c *config) { c.requestLog = max(n, 0) } }
-
-// WithWebhookClient sets the client used to POST webhook deliveries.
-func WithWebhookClient(hc *http.Client) Option { return func(c *config) { c.webhook = hc } }
 
 // NewServer starts a fake on a loopback port. Close it when done.
 func NewServer(opts ...Option) *Server {
+	s := newServer(opts)
+	s.srv = httptest.NewServer(s.handler)
+	s.URL = s.srv.URL
+	return s
+}
+
+// NewServerOn starts a fake that serves on l, for a fake on a chosen address
+// (deskie fake --addr 127.0.0.1:8025): the caller opens the listener and so sees
+// its error. URL is "http://" followed by l's address. Close it when done; that
+// closes l.
+func NewServerOn(l net.Listener, opts ...Option) *Server {
+	s := newServer(opts)
+	s.srv = &httptest.Server{Listener: l, Config: &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}}
+	s.srv.Start()
+	s.URL = s.srv.URL
+	return s
+}
+
+// Start starts a fake like [NewServer] and closes it when the test ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	s := NewServer(opts...)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newServer(opts []Option) *Server {
 	s := &Server{
 		cfg: config{
 			staffEmail: DefaultStaffEmail,
@@ -142,6 +98,9 @@ func NewServer(opts ...Option) *Server {
 		cases:       map[int64]*Case{},
 		messages:    map[int64][]*Message{},
 		merged:      map[int64]int64{},
+		attempts:    map[int64]int{},
+		byCreated:   caseIndex{key: func(c *Case) time.Time { return c.CreatedAt }},
+		byUpdated:   caseIndex{key: func(c *Case) time.Time { return c.UpdatedAt }},
 		nextUser:    5654846848, // above 2^31, as real user ids are
 		nextCase:    2000,
 		nextMessage: 42577887,
@@ -149,14 +108,26 @@ func NewServer(opts ...Option) *Server {
 	for _, opt := range opts {
 		opt(&s.cfg)
 	}
-	s.srv = httptest.NewServer(s.routes())
-	s.URL = s.srv.URL
+	s.redelivery = s.cfg.redelivery
+	s.messageOrder = s.cfg.messageOrder
+	s.handler = s.routes()
 	return s
 }
 
-// Close waits for background webhook deliveries and shuts the server down.
+// Handler returns everything the server serves (the API under /api/, the control
+// API under /_fake/ and the console at /console), to mount on another server.
+// The state is the Server's own: the URL field keeps naming the address the
+// Server listens on, and file URLs in messages use it.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close drops the redeliveries still waiting, waits for webhook deliveries being
+// sent and shuts the server down.
 func (s *Server) Close() {
-	s.background.Wait()
+	s.mu.Lock()
+	s.closed = true
+	s.dropPending()
+	s.mu.Unlock()
+	_ = s.waitDeliveries(context.Background())
 	s.srv.Close()
 }
 
@@ -166,7 +137,45 @@ func (s *Server) StaffEmail() string { return s.cfg.staffEmail }
 // APIKey returns the API key the server accepts.
 func (s *Server) APIKey() string { return s.cfg.apiKey }
 
+// now is the time recorded in dates: the clock's, to the second, in the account's zone.
 func (s *Server) now() time.Time { return s.cfg.clock().In(s.cfg.zone).Truncate(time.Second) }
+
+// changed records a change of the state and wakes whoever waits for one; callers
+// hold s.mu.
+func (s *Server) changed() {
+	s.version++
+	if s.changedCh != nil {
+		close(s.changedCh)
+		s.changedCh = nil
+	}
+}
+
+// changes returns a channel closed at the next change; callers hold s.mu.
+func (s *Server) changes() <-chan struct{} {
+	if s.changedCh == nil {
+		s.changedCh = make(chan struct{})
+	}
+	return s.changedCh
+}
+
+// waitUntil waits until done, called with s.mu held, reports true, or until ctx
+// is done.
+func (s *Server) waitUntil(ctx context.Context, done func() bool) error {
+	for {
+		s.mu.Lock()
+		if done() {
+			s.mu.Unlock()
+			return nil
+		}
+		ch := s.changes()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
 
 // Request is one API request the server received.
 type Request struct {
@@ -179,7 +188,8 @@ type Request struct {
 }
 
 // Requests returns the API requests received so far, in order (the latest ones,
-// up to WithRequestLog).
+// up to WithRequestLog). Requests to the control API and the console are not API
+// requests and are not recorded.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,22 +213,6 @@ func (s *Server) logRequest(r *Request) {
 	s.requests = append(s.requests, r)
 }
 
-// addCase stores a new case in the map and the ordered index; callers hold s.mu.
-func (s *Server) addCase(c *Case) {
-	s.cases[c.ID] = c
-	i := len(s.order)
-	for i > 0 && (s.order[i-1].CreatedAt.After(c.CreatedAt) || s.order[i-1].CreatedAt.Equal(c.CreatedAt) && s.order[i-1].ID > c.ID) {
-		i-- // only an injected clock that goes back makes this loop run
-	}
-	s.order = slices.Insert(s.order, i, c)
-}
-
-// removeCase drops a case from the map and the index; callers hold s.mu.
-func (s *Server) removeCase(id int64) {
-	delete(s.cases, id)
-	s.order = slices.DeleteFunc(s.order, func(c *Case) bool { return c.ID == id })
-}
-
 // CountRequests returns how many requests matched method and path ("" matches any).
 func (s *Server) CountRequests(method, path string) int {
 	n := 0
@@ -228,32 +222,4 @@ func (s *Server) CountRequests(method, path string) int {
 		}
 	}
 	return n
-}
-
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/cases.json", s.createCase)
-	mux.HandleFunc("GET /api/cases.json", s.listCases)
-	mux.HandleFunc("GET /api/cases/{file}", s.getCase)
-	mux.HandleFunc("PUT /api/cases/{file}", s.updateCase)
-	mux.HandleFunc("POST /api/cases/{id}/messages.json", s.createMessage)
-	mux.HandleFunc("GET /api/cases/{id}/messages.json", s.listMessages)
-	mux.HandleFunc("GET /api/custom_channels.json", s.listChannels)
-	mux.HandleFunc("GET /api/users.json", s.listUsers)
-	mux.HandleFunc("POST /api/users.json", s.createUser)
-	mux.HandleFunc("GET /api/users/{file}", s.getUser)
-	mux.HandleFunc("PUT /api/users/{id}/link.json", s.linkUser)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found")
-	})
-	return s.middleware(mux)
-}
-
-// idFromFile reads "123.json".
-func idFromFile(file string) (int64, bool) {
-	idText, ok := strings.CutSuffix(file, ".json")
-	if !ok {
-		return 0, false
-	}
-	return parseID(idText)
 }

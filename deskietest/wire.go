@@ -236,12 +236,19 @@ func paging(q url.Values) (page, limit int, ok bool) {
 	return page, limit, true
 }
 
-// renderPage renders one page of items in their wire form.
-func renderPage[T any](items []T, page, limit int, render func(T) map[string]any) []map[string]any {
-	start := min((page-1)*limit, len(items))
-	out := make([]map[string]any, 0, min(limit, len(items)-start))
-	for _, it := range items[start:min(start+limit, len(items))] {
-		out = append(out, render(it))
+// renderPage renders one page of items in their wire form, counting pages from
+// the end when backward is set.
+func renderPage[T any](items []T, page, limit int, backward bool, render func(T) map[string]any) []map[string]any {
+	n := len(items)
+	start := min((page-1)*limit, n)
+	end := min(start+limit, n)
+	out := make([]map[string]any, 0, end-start)
+	for i := start; i < end; i++ {
+		if backward {
+			out = append(out, render(items[n-1-i]))
+		} else {
+			out = append(out, render(items[i]))
+		}
 	}
 	return out
 }
