@@ -34,9 +34,10 @@ const budgetMargin = 10 * time.Millisecond
 // [New]; it is safe for concurrent use, and every replica of a bridge gives its
 // Client a Store on the same Redis (and the same prefix) so they act as one.
 type Store struct {
-	rdb     redis.UniversalClient
-	prefix  string
-	timeout time.Duration
+	rdb      redis.UniversalClient
+	prefix   string
+	timeout  time.Duration
+	ctxAware bool // rdb bounds a command by its context (ContextTimeoutEnabled)
 }
 
 // Option configures [New].
@@ -83,13 +84,26 @@ func New(rdb redis.UniversalClient, opts ...Option) *Store {
 	if rdb == nil || isNilPointer(rdb) {
 		panic("redisstore: New: nil redis client (pass redis.NewClient(&redis.Options{Addr: …}) or another redis.UniversalClient)")
 	}
-	s := &Store{rdb: rdb, prefix: DefaultPrefix}
+	s := &Store{rdb: rdb, prefix: DefaultPrefix, ctxAware: honoursContext(rdb)}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(s)
 		}
 	}
 	return s
+}
+
+// honoursContext reports whether rdb ends a command when its context is done.
+func honoursContext(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
 }
 
 func isNilPointer(v any) bool {
@@ -149,42 +163,86 @@ func toInt(v any) (int64, bool) {
 
 func unexpected(v any) error { return fmt.Errorf("unexpected reply %v (%T)", v, v) }
 
+// run calls fn with ctx bounded by the store's timeout, and returns when fn does
+// or ctx is done, whichever is first. go-redis bounds a command by its context
+// only when the client was built with ContextTimeoutEnabled; otherwise run stops
+// waiting itself when ctx is done (the command may still complete in Redis, as
+// with any timeout) and fn finishes in the background within the client's
+// ReadTimeout.
+func (s *Store) run(ctx context.Context, op string, fn func(context.Context) error) error {
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var err error
+	switch {
+	case s.ctxAware || ctx.Done() == nil:
+		err = fn(ctx)
+	case ctx.Err() != nil:
+		err = ctx.Err()
+	default:
+		done := make(chan error, 1)
+		go func() { done <- fn(ctx) }()
+		select {
+		case err = <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		// go-redis reports a deadline it applied to the socket as "i/o timeout":
+		// say which context ended too, so errors.Is(err, context.DeadlineExceeded)
+		// holds.
+		return fmt.Errorf("redisstore: %s: %w (%w)", op, err, cerr)
+	}
+	return wrap(op, err)
+}
+
 // AcquireTurn implements [deskie.TurnStore]: SET NX PX in one script that also
 // returns the state the last holder left.
 func (s *Store) AcquireTurn(ctx context.Context, key, token string, lease time.Duration) (bool, []byte, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	res, err := acquireTurn.Run(ctx, s.rdb, []string{s.key(key), s.stateKey(key)}, token, millis(lease)).Slice()
+	var ok bool
+	var state []byte
+	err := s.run(ctx, "acquire turn", func(ctx context.Context) error {
+		res, err := acquireTurn.Run(ctx, s.rdb, []string{s.key(key), s.stateKey(key)}, token, millis(lease)).Slice()
+		if err != nil {
+			return err
+		}
+		if len(res) == 0 || len(res) > 2 {
+			return unexpected(res)
+		}
+		if n, isInt := toInt(res[0]); !isInt || n < 0 || n > 1 {
+			return unexpected(res)
+		} else if n == 0 {
+			return nil
+		}
+		ok = true
+		if len(res) == 2 {
+			st, isStr := res[1].(string)
+			if !isStr {
+				ok = false
+				return unexpected(res)
+			}
+			state = []byte(st)
+		}
+		return nil
+	})
 	if err != nil {
-		return false, nil, wrap("acquire turn", err)
+		return false, nil, err
 	}
-	if len(res) == 0 {
-		return false, nil, wrap("acquire turn", unexpected(res))
-	}
-	ok, isInt := toInt(res[0])
-	if !isInt {
-		return false, nil, wrap("acquire turn", unexpected(res))
-	}
-	if ok != 1 {
-		return false, nil, nil
-	}
-	if len(res) < 2 {
-		return true, nil, nil
-	}
-	st, isStr := res[1].(string)
-	if !isStr {
-		return false, nil, wrap("acquire turn", unexpected(res))
-	}
-	return true, []byte(st), nil
+	return ok, state, nil
 }
 
 // RenewTurn implements [deskie.TurnStore]: PEXPIRE when token still holds key.
 func (s *Store) RenewTurn(ctx context.Context, key, token string, lease time.Duration) (bool, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	n, err := renewTurn.Run(ctx, s.rdb, []string{s.key(key)}, token, millis(lease)).Int64()
+	var n int64
+	err := s.run(ctx, "renew turn", func(ctx context.Context) (err error) {
+		n, err = renewTurn.Run(ctx, s.rdb, []string{s.key(key)}, token, millis(lease)).Int64()
+		return err
+	})
 	if err != nil {
-		return false, wrap("renew turn", err)
+		return false, err
 	}
 	return n == 1, nil
 }
@@ -193,15 +251,17 @@ func (s *Store) RenewTurn(ctx context.Context, key, token string, lease time.Dur
 // lock and saves state (unless nil) in one script; otherwise it writes nothing
 // and returns [deskie.ErrTurnLost].
 func (s *Store) ReleaseTurn(ctx context.Context, key, token string, state []byte, stateTTL time.Duration) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
 	has := "0"
 	if state != nil {
 		has = "1"
 	}
-	n, err := releaseTurn.Run(ctx, s.rdb, []string{s.key(key), s.stateKey(key)}, token, has, state, millis(stateTTL)).Int64()
+	var n int64
+	err := s.run(ctx, "release turn", func(ctx context.Context) (err error) {
+		n, err = releaseTurn.Run(ctx, s.rdb, []string{s.key(key), s.stateKey(key)}, token, has, state, millis(stateTTL)).Int64()
+		return err
+	})
 	if err != nil {
-		return wrap("release turn", err)
+		return err
 	}
 	if n != 1 {
 		return deskie.ErrTurnLost
@@ -211,47 +271,52 @@ func (s *Store) ReleaseTurn(ctx context.Context, key, token string, state []byte
 
 // GetRecord implements [deskie.RecordStore] with GET.
 func (s *Store) GetRecord(ctx context.Context, key string) ([]byte, error) {
-	v, err := s.get(ctx, key)
-	return v, wrap("get record", err)
+	return s.get(ctx, "get record", key)
 }
 
 // get is GET; nil, nil when the key is missing.
-func (s *Store) get(ctx context.Context, key string) ([]byte, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	v, err := s.rdb.Get(ctx, s.key(key)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+func (s *Store) get(ctx context.Context, op, key string) ([]byte, error) {
+	var v []byte
+	err := s.run(ctx, op, func(ctx context.Context) (err error) {
+		v, err = s.rdb.Get(ctx, s.key(key)).Bytes()
+		if errors.Is(err, redis.Nil) {
+			v, err = nil, nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return v, err
+	return v, nil
 }
 
 // PutRecord implements [deskie.RecordStore] with SET PX.
 func (s *Store) PutRecord(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	return wrap("put record", s.set(ctx, s.key(key), value, ttl))
+	return s.set(ctx, "put record", key, value, ttl)
 }
 
 // set is SET key value [PX ttl]; a TTL <= 0 keeps the value without expiry.
-func (s *Store) set(ctx context.Context, key string, value any, ttl time.Duration) error {
-	if ttl <= 0 {
-		return s.rdb.Set(ctx, key, value, 0).Err()
-	}
-	return s.rdb.Do(ctx, "SET", key, value, "PX", millis(ttl)).Err()
+func (s *Store) set(ctx context.Context, op, key string, value any, ttl time.Duration) error {
+	return s.run(ctx, op, func(ctx context.Context) error {
+		if ttl <= 0 {
+			return s.rdb.Set(ctx, s.key(key), value, 0).Err()
+		}
+		return s.rdb.Do(ctx, "SET", s.key(key), value, "PX", millis(ttl)).Err()
+	})
 }
 
 // Claim implements [deskie.ClaimStore] in one script: done, held by another, or
 // now token's for ttl.
 func (s *Store) Claim(ctx context.Context, key, token string, ttl time.Duration) (deskie.ClaimState, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	n, err := claim.Run(ctx, s.rdb, []string{s.key(key)}, token, millis(ttl)).Int64()
+	var n int64
+	err := s.run(ctx, "claim", func(ctx context.Context) (err error) {
+		n, err = claim.Run(ctx, s.rdb, []string{s.key(key)}, token, millis(ttl)).Int64()
+		return err
+	})
 	if err != nil {
-		return 0, wrap("claim", err)
+		return 0, err
 	}
-	st := deskie.ClaimState(n)
-	switch st {
+	switch st := deskie.ClaimState(n); st {
 	case deskie.ClaimAcquired, deskie.ClaimBusy, deskie.ClaimDone:
 		return st, nil
 	}
@@ -261,17 +326,15 @@ func (s *Store) Claim(ctx context.Context, key, token string, ttl time.Duration)
 // ReleaseClaim implements [deskie.ClaimStore]: the claim is deleted only when
 // token holds it and it is not done.
 func (s *Store) ReleaseClaim(ctx context.Context, key, token string) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	return wrap("release claim", releaseClaim.Run(ctx, s.rdb, []string{s.key(key)}, token).Err())
+	return s.run(ctx, "release claim", func(ctx context.Context) error {
+		return releaseClaim.Run(ctx, s.rdb, []string{s.key(key)}, token).Err()
+	})
 }
 
 // CompleteClaim implements [deskie.ClaimStore]: key is done for doneTTL, whoever
 // held it (one SET).
 func (s *Store) CompleteClaim(ctx context.Context, key, _ string, doneTTL time.Duration) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	return wrap("complete claim", s.set(ctx, s.key(key), claimDoneValue, doneTTL))
+	return s.set(ctx, "complete claim", key, claimDoneValue, doneTTL)
 }
 
 // SpendBudget implements [deskie.BudgetStore]: [deskie.BudgetSpend] as one
@@ -279,22 +342,26 @@ func (s *Store) CompleteClaim(ctx context.Context, key, _ string, doneTTL time.D
 // window's end up, so the store never lets a request go earlier than the
 // reference would (it may make one wait up to a millisecond longer).
 func (s *Store) SpendBudget(ctx context.Context, key string, req deskie.BudgetRequest) (deskie.BudgetGrant, error) {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	res, err := spendBudget.Run(ctx, s.rdb, []string{s.key(key)},
-		req.Cost, req.Now.UnixMilli(), ceilMillis(req.Now.Add(req.Window)), budgetKeep.Milliseconds()).Slice()
-	if err != nil {
-		return deskie.BudgetGrant{}, wrap("spend budget", err)
-	}
 	var n [4]int64
-	if len(res) != len(n) {
-		return deskie.BudgetGrant{}, wrap("spend budget", unexpected(res))
-	}
-	for i, v := range res {
-		var ok bool
-		if n[i], ok = toInt(v); !ok {
-			return deskie.BudgetGrant{}, wrap("spend budget", unexpected(res))
+	err := s.run(ctx, "spend budget", func(ctx context.Context) error {
+		res, err := spendBudget.Run(ctx, s.rdb, []string{s.key(key)},
+			req.Cost, req.Now.UnixMilli(), ceilMillis(req.Now.Add(req.Window)), budgetKeep.Milliseconds()).Slice()
+		if err != nil {
+			return err
 		}
+		if len(res) != len(n) {
+			return unexpected(res)
+		}
+		for i, v := range res {
+			var ok bool
+			if n[i], ok = toInt(v); !ok {
+				return unexpected(res)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return deskie.BudgetGrant{}, err
 	}
 	g := deskie.BudgetGrant{OK: n[0] == 1, Gen: n[2], Left: int(n[3])}
 	if !g.OK {
@@ -306,9 +373,7 @@ func (s *Store) SpendBudget(ctx context.Context, key string, req deskie.BudgetRe
 // ObserveBudget implements [deskie.BudgetStore]: [deskie.BudgetObserve] as one
 // script (times in unix milliseconds, ends rounded up).
 func (s *Store) ObserveBudget(ctx context.Context, key string, o deskie.BudgetObservation) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	// Every end the reference may set depends on now and the observation only:
+	// Every end the reference may set depends on now and the observation alone:
 	// compute them here, to the same rule, and let the script pick.
 	wait := o.Window
 	if o.RetryAfter >= 0 {
@@ -325,10 +390,11 @@ func (s *Store) ObserveBudget(ctx context.Context, key string, o deskie.BudgetOb
 	if o.Limited {
 		limited = "1"
 	}
-	err := observeBudget.Run(ctx, s.rdb, []string{s.key(key)},
-		o.Limit, o.Left, limited, o.Gen, o.Now.UnixMilli(),
-		ceilMillis(o.Now.Add(o.Window)), ceilMillis(o.Now.Add(wait)), raEnd, budgetKeep.Milliseconds()).Err()
-	return wrap("observe budget", err)
+	return s.run(ctx, "observe budget", func(ctx context.Context) error {
+		return observeBudget.Run(ctx, s.rdb, []string{s.key(key)},
+			o.Limit, o.Left, limited, o.Gen, o.Now.UnixMilli(),
+			ceilMillis(o.Now.Add(o.Window)), ceilMillis(o.Now.Add(wait)), raEnd, budgetKeep.Milliseconds()).Err()
+	})
 }
 
 // budgetState reads the budget at key as a [deskie.BudgetState] (for tests and
@@ -357,18 +423,16 @@ func (s *Store) budgetState(ctx context.Context, key string) (deskie.BudgetState
 // Seen implements [deskie.DedupStore]: whether key was completed (by [Store.Done]
 // or [Store.CompleteClaim]).
 func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
-	v, err := s.get(ctx, key)
+	v, err := s.get(ctx, "seen", key)
 	if err != nil {
-		return false, wrap("seen", err)
+		return false, err
 	}
 	return string(v) == claimDoneValue, nil
 }
 
 // Done implements [deskie.DedupStore]: key is completed, remembered for 7 days.
 func (s *Store) Done(ctx context.Context, key string) error {
-	ctx, cancel := s.ctx(ctx)
-	defer cancel()
-	return wrap("done", s.set(ctx, s.key(key), claimDoneValue, dedupDoneTTL))
+	return s.set(ctx, "done", key, claimDoneValue, dedupDoneTTL)
 }
 
 // Interface checks.
