@@ -228,7 +228,9 @@ func (s *Server) ctlCases(w http.ResponseWriter, r *http.Request) {
 	found, total := s.scanCases(query, (page-1)*limit, limit)
 	out := make([]caseView, 0, len(found))
 	for _, c := range found {
-		out = append(out, s.caseOf(c))
+		v := s.caseOf(c)
+		v.Subject = truncate(v.Subject, 200) // the list stays small; GET /_fake/cases/{id} has it whole
+		out = append(out, v)
 	}
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"cases": out, "total": total, "page": page, "limit": limit})
@@ -262,8 +264,19 @@ func (s *Server) ctlMessages(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, errCaseNotFound)
 		return
 	}
+	cut, err := strconv.Atoi(cmp.Or(r.URL.Query().Get("truncate"), "0"))
+	if err != nil || cut < 0 {
+		writeError(w, http.StatusBadRequest, "wrong_parameters")
+		return
+	}
 	msgs := s.messages[id]
-	out := pageOf(msgs, page, limit, desc, s.messageOf)
+	out := pageOf(msgs, page, limit, desc, func(m *Message) messageView {
+		v := s.messageOf(m)
+		if cut > 0 {
+			v.Content, v.ContentHTML = truncate(v.Content, cut), truncate(v.ContentHTML, cut)
+		}
+		return v
+	})
 	writeJSON(w, http.StatusOK, map[string]any{"messages": out, "total": len(msgs), "page": page, "limit": limit})
 }
 

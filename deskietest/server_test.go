@@ -301,25 +301,40 @@ func TestWebhookDeliveryFailureIsReported(t *testing.T) {
 }
 
 func TestRateLimit(t *testing.T) {
-	s := NewServer(WithRateLimit(5, 200*time.Millisecond))
+	clock := NewClock(time.Date(2025, 5, 5, 12, 0, 0, 0, time.UTC))
+	s := NewServer(WithRateLimit(5, time.Minute), WithClock(clock.Now))
 	defer s.Close()
 	s.AddChannel("App", ChannelAsync, "")
 	var statuses []int
-	var lefts []string
+	var lefts, retries []string
 	for range 3 {
 		status, _, h := call(t, s, "POST", "/api/cases.json", `{"case":{"channel":"cch1","user_custom_id":"u","content":"x"}}`)
 		statuses = append(statuses, status)
 		lefts = append(lefts, h.Get("api_calls_left"))
-		assert.NotEmpty(t, h.Get("retry_after"))
+		retries = append(retries, h.Get("retry_after"))
+		clock.Advance(10 * time.Second)
 	}
 	assert.Equal(t, []int{201, 201, 429}, statuses, "writes cost 2")
 	assert.Equal(t, []string{"3", "1", "1"}, lefts)
+	assert.Equal(t, []string{"60", "50", "40"}, retries, "retry_after counts down on the server's clock")
 	status, _, _ := call(t, s, "GET", "/api/custom_channels.json", "")
 	assert.Equal(t, 200, status, "a read costs 1")
-	time.Sleep(220 * time.Millisecond)
-	status, _, _ = call(t, s, "POST", "/api/cases.json", `{"case":{"channel":"cch1","user_custom_id":"u","content":"x"}}`)
+	status, _, _ = call(t, s, "GET", "/api/custom_channels.json", "")
+	assert.Equal(t, 429, status)
+	clock.Advance(30 * time.Second) // the window started at 12:00:00; it is 12:01:00 now
+	status, _, h := call(t, s, "POST", "/api/cases.json", `{"case":{"channel":"cch1","user_custom_id":"u","content":"x"}}`)
 	assert.Equal(t, 201, status, "the window refreshed")
+	assert.Equal(t, "3", h.Get("api_calls_left"))
 	assert.Len(t, s.Cases(), 3)
+}
+
+func TestRateLimitRealTimeByDefault(t *testing.T) {
+	s := Start(t, WithRateLimit(2, 50*time.Millisecond))
+	status, _, h := call(t, s, "GET", "/api/custom_channels.json", "")
+	require.Equal(t, 200, status)
+	retry, err := strconv.ParseFloat(h.Get("retry_after"), 64)
+	require.NoError(t, err)
+	assert.InDelta(t, 0.05, retry, 0.05, "the window is real time when no clock is given")
 }
 
 func TestFaults(t *testing.T) {
