@@ -54,8 +54,8 @@ func RedisAddr(t testing.TB) string {
 	return addr
 }
 
-// NewClient returns a go-redis client on addr, closed when the test ends.
-func NewClient(t testing.TB, addr string) *redis.Client {
+// DialRedis returns a go-redis client on addr, closed when the test ends.
+func DialRedis(t testing.TB, addr string) *redis.Client {
 	t.Helper()
 	rdb := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { _ = rdb.Close() })
@@ -73,7 +73,7 @@ func UniquePrefix(t testing.TB) string {
 // own (its keys are deleted when the test ends), and its client.
 func NewTestStore(t testing.TB, opts ...Option) (*Store, *redis.Client) {
 	t.Helper()
-	rdb := NewClient(t, RedisAddr(t))
+	rdb := DialRedis(t, RedisAddr(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(ctx).Err(); err != nil {

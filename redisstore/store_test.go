@@ -377,7 +377,7 @@ func TestDedupStore(t *testing.T) {
 
 func TestPrefixesIsolateAndKeysShareTheCustomersSlot(t *testing.T) {
 	addr := RedisAddr(t)
-	rdb := NewClient(t, addr)
+	rdb := DialRedis(t, addr)
 	ctx := ctxT(t)
 	pa, pb := UniquePrefix(t), UniquePrefix(t)
 	t.Cleanup(func() { DeletePrefix(t, rdb, pa); DeletePrefix(t, rdb, pb) })
