@@ -53,7 +53,7 @@
 //	idem:{CHANNEL:USER}:KEY          string  the outcome of a Send with an             48 h
 //	                                         IdempotencyKey (opaque bytes)
 //	user:ID, apimsg:ID, …            string  the SDK's small caches (opaque bytes)     as the SDK sets
-//	reply:MESSAGE_ID                 string  "held:TOKEN" while a replica hands the    the claim's TTL while held;
+//	reply:MESSAGE_ID                 string  "held:TOKEN" while a replica hands the    1 min while held (renewed);
 //	                                         reply to the application, then "done"     7 days once done
 //	MESSAGE_ID (DedupStore)          string  "done" once the package-level handler     7 days
 //	                                         handled the delivery
