@@ -1,5 +1,3 @@
-//go:build deskiewatch
-
 package main
 
 import (
@@ -9,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/deskie-go/deskie"
@@ -17,18 +16,17 @@ import (
 const listenHelp = `
 Usage: deskie listen --channel cch1 --forward URL [flags]
 
-Polls the channel's recently updated cases for agent replies (Replies.Watch) and
-POSTs each one to URL exactly as the service's webhook would (form-encoded
-object[...] fields), like 'stripe listen': point it at the webhook handler of the
-bridge you are developing, with its token in the URL, and reply in Deskie.
+Polls the channel's recently updated cases for new agent replies
+(Replies.Watch) and POSTs each one to URL exactly as the service's webhook would
+(form-encoded object[...] fields), like 'stripe listen': point it at the webhook
+handler of the bridge you are developing, with its token in the URL, and reply
+in Deskie (or in the console of 'deskie fake').
 
 It prints one line per reply with the status the handler answered. A reply the
 handler did not take (an answer other than 2xx, or no answer) is tried again at
-the next poll. Internal notes and the replies added through the API are skipped
+a later poll. Internal notes and the replies added through the API are skipped
 unless --notes / --api-replies. Runs until interrupted (Ctrl-C), then exits 0.
 `
-
-const listenBuilt = true
 
 // listenOut is one forwarded reply in --json output (one JSON object per line).
 type listenOut struct {
@@ -50,7 +48,7 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	channel := fs.String("channel", "", "the custom channel's `code` (cch<N>; required)")
 	forward := fs.String("forward", "", "the webhook `URL` to POST each reply to (required), e.g. http://localhost:8080/deskie/TOKEN")
 	poll := fs.Duration("poll", 30*time.Second, "how often to poll")
-	lookback := fs.Duration("lookback", time.Hour, "how far back the first poll looks for replies")
+	lookback := fs.Duration("lookback", 0, "also forward the replies of this long before the start (e.g. 1h; at most 168h)")
 	notes := fs.Bool("notes", false, "also forward internal notes")
 	apiReplies := fs.Bool("api-replies", false, "also forward replies added through the API (b_from_api=1)")
 	forwardTimeout := fs.Duration("forward-timeout", 30*time.Second, "how long the handler may take to answer")
@@ -73,8 +71,8 @@ func runListen(ctx context.Context, e *env, args []string) error {
 		return usagef("--forward %q is not an http(s) URL", *forward)
 	case *poll <= 0:
 		return usagef("--poll must be positive")
-	case *lookback < 0:
-		return usagef("--lookback must not be negative")
+	case *lookback < 0 || *lookback > 7*24*time.Hour:
+		return usagef("--lookback must be between 0 and 168h")
 	case *forwardTimeout <= 0:
 		return usagef("--forward-timeout must be positive")
 	}
@@ -101,11 +99,12 @@ func runListen(ctx context.Context, e *env, args []string) error {
 	}
 	_, _ = fmt.Fprintf(e.stderr, "deskie listen: polling %s every %v, forwarding agent replies to %s (Ctrl-C to stop)\n", *channel, *poll, fw.target)
 	err = client.Replies.Watch(ctx, *channel, fw.forward, opts...)
-	if ctx.Err() != nil && (err == nil || errors.Is(err, ctx.Err())) {
+	var ae *deskie.ArgumentError
+	switch {
+	case err == nil, ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return nil // interrupted: a normal stop
-	}
-	if err == nil {
-		return nil
+	case errors.As(err, &ae):
+		return usagef("%s", strings.TrimPrefix(ae.Error(), "deskie: "))
 	}
 	return explain(err)
 }
@@ -167,7 +166,7 @@ func (f *forwarder) print(out listenOut) {
 		line += out.Error
 	}
 	if out.Retry {
-		line += " (will retry at the next poll)"
+		line += " (will try again at a later poll)"
 	}
 	_, _ = fmt.Fprintln(f.e.stdout, line)
 }

@@ -58,9 +58,6 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("deskie --help: %+v", r)
 	}
 	for _, c := range commands() {
-		if c.name == "listen" && !listenBuilt {
-			continue
-		}
 		for _, args := range [][]string{{c.name, "--help"}, {c.name, "-h"}, {"help", c.name}} {
 			r := cli(t, nil, args...)
 			if r.code != exitOK || !strings.Contains(r.stdout, "Usage: deskie "+c.name) || r.stderr != "" {
@@ -94,9 +91,6 @@ func TestUsageErrors(t *testing.T) {
 		{"listen with a bad forward URL", []string{"listen", "--channel", ch, "--forward", "localhost:8080"}, environ, "is not an http(s) URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if len(tc.args) > 0 && tc.args[0] == "listen" && !listenBuilt {
-				t.Skip("listen needs Replies.Watch")
-			}
 			r := cli(t, tc.env, tc.args...)
 			if r.code != exitUsage {
 				t.Fatalf("exit %d, want 2; stdout %q stderr %q", r.code, r.stdout, r.stderr)
