@@ -79,7 +79,7 @@ func BenchmarkSend(b *testing.B) {
 		api.n.Store(0)
 		n := 0
 		for b.Loop() {
-			if res, err = client.Chats.Send(ctx, msg); err != nil {
+			if _, err := client.Chats.Send(ctx, msg); err != nil {
 				b.Fatal(err)
 			}
 			n++

@@ -9,8 +9,9 @@
 //	http.Handle("/deskie/", client.NewWebhookHandler(fn, deskie.WithWebhookToken(secret)))
 //
 // Give every replica a Store on the same Redis with the same prefix. [*Store]
-// implements [deskie.Store] and [deskie.DedupStore] (for the package-level
-// [deskie.NewWebhookHandler] through [deskie.WithDedupStore]). See
+// implements [deskie.Store], and also the legacy deskie.DedupStore; given to
+// deskie.WithDedupStore (for the package-level deskie.NewWebhookHandler), it is
+// used through its atomic claims. See
 // docs/replicas.md in the repository for what is shared and how to size the
 // leases.
 //
@@ -55,16 +56,18 @@
 //	user:ID, apimsg:ID, …            string  the SDK's small caches (opaque bytes)     as the SDK sets
 //	reply:MESSAGE_ID                 string  "held:TOKEN" while a replica hands the    1 min while held (renewed);
 //	                                         reply to the application, then "done"     7 days once done
-//	MESSAGE_ID (DedupStore)          string  "done" once the package-level handler     7 days
-//	                                         handled the delivery
+//	MESSAGE_ID                       string  "done" after Done (the legacy             7 days
+//	                                         deskie.DedupStore methods)
 //	budget:HOST/PATH                 hash    limit, left (units of the current         a day past the window's end,
 //	                                         window), end (unix ms), gen (bumped at    refreshed by every call
 //	                                         each new window)
 //
 // CHANNEL, USER and KEY are query-escaped by the SDK, so no user id can reach
 // into another key or break the braces. A turn's state key is its lock's key plus
-// ":state", so both share the customer's hash slot. Keys the SDK writes without
-// braces (reply:…, user:…, budget:…) are single-key and may live on any node.
+// ":state", so both share the customer's hash slot; on Cluster a turn key must
+// hold a hash tag for the pair to be written in one script (the SDK's always
+// do). Keys the SDK writes without braces (reply:…, user:…, budget:…) are
+// single-key and may live on any node.
 //
 // The budget scripts are [deskie.BudgetSpend] and [deskie.BudgetObserve] in Lua,
 // checked against them step by step on random sequences. The store keeps times

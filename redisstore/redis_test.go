@@ -172,7 +172,7 @@ func (r *RedisServer) start() error {
 		select {
 		case err := <-exited:
 			log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-			return fmt.Errorf("redis-server exited (%v): %s", err, lastLines(string(log), 3))
+			return fmt.Errorf("redis-server exited (%w): %s", err, lastLines(string(log), 3))
 		default:
 		}
 		if time.Now().After(deadline) {

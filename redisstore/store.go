@@ -420,8 +420,9 @@ func (s *Store) budgetState(ctx context.Context, key string) (deskie.BudgetState
 	return st, wrap("read budget", err)
 }
 
-// Seen implements [deskie.DedupStore]: whether key was completed (by [Store.Done]
-// or [Store.CompleteClaim]).
+// Seen implements [deskie.DedupStore] (deprecated in the core, still accepted):
+// whether key was completed (by [Store.Done] or [Store.CompleteClaim]). Given to
+// deskie.WithDedupStore, the Store is used through its claims instead.
 func (s *Store) Seen(ctx context.Context, key string) (bool, error) {
 	v, err := s.get(ctx, "seen", key)
 	if err != nil {
@@ -438,5 +439,5 @@ func (s *Store) Done(ctx context.Context, key string) error {
 // Interface checks.
 var (
 	_ deskie.Store      = (*Store)(nil)
-	_ deskie.DedupStore = (*Store)(nil)
+	_ deskie.DedupStore = (*Store)(nil) //nolint:staticcheck // SA1019: still accepted by deskie.WithDedupStore
 )

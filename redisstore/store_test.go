@@ -346,7 +346,7 @@ func TestClaims(t *testing.T) {
 func TestDedupStore(t *testing.T) {
 	s, rdb := NewTestStore(t)
 	ctx := ctxT(t)
-	var d deskie.DedupStore = s
+	var d deskie.DedupStore = s //nolint:staticcheck // SA1019: the legacy interface is still implemented
 	if seen, err := d.Seen(ctx, "42577888"); seen || err != nil {
 		t.Fatalf("Seen before Done = %v, %v", seen, err)
 	}

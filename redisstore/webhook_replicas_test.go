@@ -14,6 +14,7 @@ import (
 
 	"github.com/deskie-go/deskie"
 	"github.com/deskie-go/deskie/deskietest"
+	"github.com/deskie-go/deskie/redisstore"
 )
 
 const webhookToken = "replicas-s3cret"
@@ -183,6 +184,51 @@ func TestReplicasHandleEachReplyOnce(t *testing.T) {
 		}
 		if l.ok[id] != 1 || l.calls[id] != wantCalls {
 			t.Errorf("reply %d: fn called %d times (%d succeeded) by %v; want %d call(s), one success", id, l.calls[id], l.ok[id], l.received[id], wantCalls)
+		}
+	}
+}
+
+// TestDedupStoreAcrossHandlers: the package-level handler given a Store with
+// deskie.WithDedupStore (two replicas, each its own Store on the same Redis)
+// hands each reply to fn once, copies at the same instant included.
+func TestDedupStoreAcrossHandlers(t *testing.T) {
+	addr := redisstore.RedisAddr(t)
+	admin := redisstore.DialRedis(t, addr)
+	prefix := redisstore.UniquePrefix(t)
+	t.Cleanup(func() { redisstore.DeletePrefix(t, admin, prefix) })
+	var mu sync.Mutex
+	calls := map[int64]int{}
+	var targets []string
+	for range 3 {
+		store := redisstore.New(redisstore.DialRedis(t, addr), redisstore.WithPrefix(prefix))
+		h := deskie.NewWebhookHandler(func(_ context.Context, r *deskie.AgentReply) error {
+			mu.Lock()
+			calls[r.MessageID]++
+			mu.Unlock()
+			return nil
+		}, deskie.WithWebhookToken(webhookToken), deskie.WithDedupStore(store))
+		hs := httptest.NewServer(h)
+		t.Cleanup(hs.Close)
+		targets = append(targets, hs.URL+"/deskie/"+webhookToken)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	for id := int64(1); id <= 20; id++ {
+		for _, target := range targets {
+			wg.Go(func() {
+				if st := deliver(ctx, t, target, id); st != http.StatusOK {
+					t.Errorf("copy of %d: %d", id, st)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for id := int64(1); id <= 20; id++ {
+		if calls[id] != 1 {
+			t.Errorf("reply %d: fn called %d times, want 1", id, calls[id])
 		}
 	}
 }
