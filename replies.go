@@ -241,7 +241,8 @@ func (w *watcher) poll(ctx context.Context) error {
 		w.started = true
 		from = w.from()
 	}
-	var errs []error
+	// the cases to read: those that changed, and those with replies left over
+	var toRead []int64
 	for _, c := range listed {
 		if c.UpdatedAt.After(w.state.Mark) {
 			w.state.Mark = c.UpdatedAt
@@ -255,30 +256,82 @@ func (w *watcher) poll(ctx context.Context) error {
 		}
 		m.UserID = c.UserID
 		if !m.Updated.Equal(c.UpdatedAt) {
-			m.Updated, m.readAt = c.UpdatedAt, time.Time{}
+			m.Updated, m.Settled, m.readAt = c.UpdatedAt, false, time.Time{}
 		}
-		if err := w.readCase(ctx, c.ID, m); err != nil {
-			errs = append(errs, err)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
+		toRead = append(toRead, c.ID)
+	}
+	for _, id := range slices.Sorted(maps.Keys(w.state.Cases)) {
+		if w.state.Cases[id].Pending && !slices.Contains(toRead, id) {
+			toRead = append(toRead, id)
 		}
 	}
-	// cases with replies left over that have dropped out of the list
-	for _, id := range slices.Sorted(maps.Keys(w.state.Cases)) {
-		m := w.state.Cases[id]
-		if !m.Pending || slices.ContainsFunc(listed, func(c *Case) bool { return c.ID == id }) {
-			continue
-		}
-		if err := w.readCase(ctx, id, m); err != nil {
-			errs = append(errs, err)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	err = w.readAndDeliver(ctx, toRead)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	w.prune()
 	w.save(ctx)
+	return err
+}
+
+// found is an agent message to hand to fn.
+type found struct {
+	caseID int64
+	msg    *Message
+}
+
+// readAndDeliver reads the cases' newest messages, then hands their new agent
+// messages to fn in the order they were written, across cases.
+func (w *watcher) readAndDeliver(ctx context.Context, ids []int64) error {
+	var errs []error
+	var todo []found
+	read := make([]int64, 0, len(ids))
+	for _, id := range ids {
+		m := w.state.Cases[id]
+		msgs, at, err := w.newestMessages(ctx, id, m.Since)
+		if err != nil {
+			m.Pending = true
+			errs = append(errs, err)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			continue
+		}
+		read = append(read, id)
+		for _, msg := range msgs {
+			if !msg.CreatedAt.Before(m.Since) && (msg.UserID == 0 || msg.StaffID != 0) {
+				todo = append(todo, found{id, msg}) // not the customer's own message, nor handled before
+			}
+		}
+		switch {
+		case !at.IsZero():
+			m.Settled = !at.Before(m.Updated.Add(settleMargin))
+		case !m.readAt.IsZero():
+			m.Settled = time.Since(m.readAt) >= settleMargin
+		default:
+			m.readAt = time.Now()
+		}
+	}
+	slices.SortStableFunc(todo, func(a, b found) int {
+		return cmp.Or(a.msg.CreatedAt.Compare(b.msg.CreatedAt), cmp.Compare(a.msg.ID, b.msg.ID))
+	})
+	failed := map[int64]bool{}
+	for _, f := range todo {
+		m := w.state.Cases[f.caseID]
+		if err := w.deliver(ctx, f.caseID, m.UserID, f.msg); err != nil {
+			failed[f.caseID] = true
+			errs = append(errs, err)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	for _, id := range read {
+		m := w.state.Cases[id]
+		if m.Pending = failed[id]; !m.Pending {
+			m.Since = maxTime(m.Since, m.Updated.Add(-watchOverlap))
+		}
+	}
 	if len(errs) > 0 {
 		return errs[0]
 	}
@@ -405,41 +458,6 @@ func (w *watcher) listChanged(ctx context.Context, from time.Time, fresh func(ti
 	return slices.CompactFunc(out, func(a, b *Case) bool { return a.ID == b.ID }), nil
 }
 
-// readCase reads a case's newest messages and hands each agent reply created
-// since m.Since to fn, once.
-func (w *watcher) readCase(ctx context.Context, caseID int64, m *caseMark) error {
-	msgs, at, err := w.newestMessages(ctx, caseID, m.Since)
-	if err != nil {
-		m.Pending = true
-		return err
-	}
-	var errs []error
-	for _, msg := range msgs {
-		if msg.CreatedAt.Before(m.Since) || msg.UserID != 0 && msg.StaffID == 0 {
-			continue // handled before, or the customer's own message
-		}
-		if err := w.deliver(ctx, caseID, m.UserID, msg); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	m.Pending = len(errs) > 0
-	switch {
-	case !at.IsZero():
-		m.Settled = !at.Before(m.Updated.Add(settleMargin))
-	case !m.readAt.IsZero():
-		m.Settled = time.Since(m.readAt) >= settleMargin
-	default:
-		m.readAt = time.Now()
-	}
-	if !m.Pending {
-		m.Since = maxTime(m.Since, m.Updated.Add(-watchOverlap))
-	}
-	if len(errs) > 0 {
-		return errs[0]
-	}
-	return nil
-}
-
 // deliver applies the drop rules and hands one agent message to fn through its
 // claim. An error leaves it for a later poll.
 func (w *watcher) deliver(ctx context.Context, caseID, userID int64, msg *Message) error {
@@ -457,7 +475,10 @@ func (w *watcher) deliver(ctx context.Context, caseID, userID int64, msg *Messag
 	reply := &AgentReply{
 		Type: EventMessageNew, MessageID: msg.ID, CaseID: caseID, StaffID: msg.StaffID, UserID: userID,
 		Content: cmp.Or(msg.Content, msg.ContentHTML),
-		Note:    msg.Note, SentViaRule: msg.SentViaRule, FromAPI: fromAPI, Attachments: msg.Attachments,
+		Note:    msg.Note, SentViaRule: msg.SentViaRule, FromAPI: fromAPI,
+	}
+	if len(msg.Attachments) > 0 {
+		reply.Attachments = msg.Attachments // nil when none, as from the webhook
 	}
 	// the user is looked up under the claim: a reply the webhook delivered costs nothing
 	outcome, err := w.claims.run(ctx, replyClaimKey(msg.ID), false, func(ctx context.Context) error {

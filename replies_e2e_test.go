@@ -1,0 +1,550 @@
+package deskie_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/deskie-go/deskie"
+	"github.com/deskie-go/deskie/deskietest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The tests of Replies.Watch run against the fake on a clock they move by hand:
+// every event happens at its own second (the API's dates have one-second
+// resolution), and Watch polls every few milliseconds. Nothing waits on a sleep:
+// a test waits for what Watch delivered, or for the polls the fake has seen.
+
+const (
+	watchPoll  = 2 * time.Millisecond
+	watchToken = "watch-webhook-token"
+)
+
+// watchRig is the fake on a hand-moved clock, a client on it, and an app whose
+// fn records what reached it.
+type watchRig struct {
+	t      *testing.T
+	srv    *deskietest.Server
+	clock  *deskietest.Clock
+	store  *deskie.MemoryStore
+	ch     string
+	client *deskie.Client
+
+	mu    sync.Mutex
+	calls map[int64]int // fn calls per message id
+	got   []*deskie.AgentReply
+	fail  error // what fn returns (the app is down)
+	seen  chan struct{}
+}
+
+func newWatchRig(t *testing.T, srvOpts ...deskietest.Option) *watchRig {
+	t.Helper()
+	r := &watchRig{t: t, clock: deskietest.NewClock(time.Date(2025, 5, 5, 12, 0, 0, 0, time.UTC)),
+		store: deskie.NewMemoryStore(), calls: map[int64]int{}, seen: make(chan struct{}, 1)}
+	opts := append([]deskietest.Option{deskietest.WithClock(r.clock.Now), deskietest.WithRateLimit(1_000_000, time.Minute)}, srvOpts...)
+	r.srv = deskietest.Start(t, opts...)
+	r.ch = r.srv.AddChannel("App", deskietest.ChannelSync, "")
+	r.client = r.newClient(r.store)
+	return r
+}
+
+// newClient is one process of the app: a client on the fake with its own Store
+// (a shared one models replicas, or a process that restarts on a durable Store).
+func (r *watchRig) newClient(store deskie.Store) *deskie.Client {
+	c, err := deskie.NewClient("", r.srv.StaffEmail(), r.srv.APIKey(), deskie.WithBaseURL(r.srv.URL), deskie.WithStore(store),
+		deskie.WithHTTPClient(&http.Client{Transport: fakeDate{clock: r.clock, base: http.DefaultTransport.(*http.Transport).Clone()}}),
+		deskie.WithRetryWait(time.Millisecond, 2*time.Millisecond))
+	require.NoError(r.t, err)
+	return c
+}
+
+// fakeDate sets each answer's Date header from the fake's clock, as a real
+// server's Date follows the clock its dates come from (Watch reads the service's
+// time there).
+type fakeDate struct {
+	clock *deskietest.Clock
+	base  *http.Transport
+}
+
+func (d fakeDate) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := d.base.RoundTrip(req)
+	if resp != nil {
+		resp.Header.Set("Date", d.clock.Now().UTC().Format(http.TimeFormat))
+	}
+	return resp, err
+}
+
+// fn is the app's function: it records a reply, or fails while the app is down.
+func (r *watchRig) fn(_ context.Context, reply *deskie.AgentReply) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fail != nil {
+		return r.fail
+	}
+	r.calls[reply.MessageID]++
+	r.got = append(r.got, reply)
+	select {
+	case r.seen <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (r *watchRig) setFail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fail = err
+}
+
+func (r *watchRig) received() []*deskie.AgentReply {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*deskie.AgentReply(nil), r.got...)
+}
+
+// waitReplies waits until fn has received n replies in all.
+func (r *watchRig) waitReplies(n int) []*deskie.AgentReply {
+	r.t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		if got := r.received(); len(got) >= n {
+			return got
+		}
+		select {
+		case <-r.seen:
+		case <-deadline:
+			r.t.Fatalf("waited for %d replies, got %d", n, len(r.received()))
+		}
+	}
+}
+
+// waitPolls waits until Watch has started n more polls than when it was called
+// (each poll starts with one case list), so the poll before the last has ended.
+func (r *watchRig) waitPolls(n int) {
+	r.t.Helper()
+	start := r.srv.CountRequests("GET", "/api/cases.json")
+	require.Eventually(r.t, func() bool { return r.srv.CountRequests("GET", "/api/cases.json") >= start+n }, 30*time.Second, time.Millisecond)
+}
+
+// watch runs Watch on client until the test ends (or stop is called).
+func (r *watchRig) watch(client *deskie.Client, opts ...deskie.WebhookOption) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	opts = append([]deskie.WebhookOption{deskie.WithPollInterval(watchPoll), deskie.WithBudgetShare(1)}, opts...)
+	go func() { done <- client.Replies.Watch(ctx, r.ch, r.fn, opts...) }()
+	var once sync.Once
+	var err error
+	stop = func() error {
+		once.Do(func() {
+			cancel()
+			err = <-done
+		})
+		return err
+	}
+	r.t.Cleanup(func() { _ = stop() })
+	return stop
+}
+
+// tick moves the fake's clock to the next second: each event gets its own.
+func (r *watchRig) tick() { r.clock.Advance(time.Second) }
+
+// customers opens one case for each of n customers, with their first message.
+func (r *watchRig) customers(n int) (cases []int64) {
+	r.t.Helper()
+	for i := range n {
+		r.tick()
+		ids, err := r.srv.SeedCases(r.ch, fmt.Sprintf("app-user-%d", i), 1)
+		require.NoError(r.t, err)
+		cases = append(cases, ids...)
+	}
+	return cases
+}
+
+// reply has an agent answer, at the next second.
+func (r *watchRig) reply(caseID int64, text string) int64 {
+	r.t.Helper()
+	r.tick()
+	id, err := r.srv.AgentReply(caseID, 7, text)
+	require.NoError(r.t, err)
+	return id
+}
+
+// wantReply is what a reply to case's customer i carries, as a webhook delivery
+// would.
+func (r *watchRig) wantReply(msgID, caseID int64, customer, text string) *deskie.AgentReply {
+	u, ok := r.srv.UserByCustomID(r.ch, customer)
+	require.True(r.t, ok)
+	return &deskie.AgentReply{Type: deskie.EventMessageNew, MessageID: msgID, CaseID: caseID, StaffID: 7,
+		UserID: u.ID, UserCustomID: customer, Content: text}
+}
+
+func TestWatchRecoversRepliesAfterAnOutage(t *testing.T) {
+	r := newWatchRig(t)
+	// the app: its webhook handler and Watch share the client's Store
+	app := httptest.NewServer(http.StripPrefix("/deskie", r.client.NewWebhookHandler(r.fn, deskie.WithWebhookToken(watchToken))))
+	require.NoError(t, r.srv.SetWebhookURL(r.ch, app.URL+"/deskie/"+watchToken))
+	cases := r.customers(10)
+	r.watch(r.client)
+	r.waitPolls(2)
+
+	// the app fails for 50 replies (the webhook answers 500), then its server is
+	// gone for 50 more (the webhook cannot connect); the fake sends each once
+	r.setFail(errors.New("database down"))
+	want := map[int64]*deskie.AgentReply{}
+	for i := range 100 {
+		if i == 50 {
+			app.Close()
+		}
+		c := i % 10
+		text := fmt.Sprintf("answer %d", i)
+		r.tick()
+		id, err := r.srv.AgentReply(cases[c], 7, text)
+		require.Error(t, err, "the delivery failed")
+		want[id] = r.wantReply(id, cases[c], fmt.Sprintf("app-user-%d", c), text)
+	}
+	r.waitPolls(3) // Watch tried, and failed, while the app was down
+	assert.Empty(t, r.received())
+
+	r.setFail(nil) // the app is back
+	got := r.waitReplies(100)
+	r.waitPolls(3)
+	got = r.received()
+	require.Len(t, got, 100, "every reply, once")
+	for _, reply := range got {
+		assert.Equal(t, want[reply.MessageID], reply)
+	}
+	for id, n := range r.calls {
+		assert.Equal(t, 1, n, "message %d", id)
+	}
+	for _, d := range r.srv.Deliveries() {
+		assert.Equal(t, 1, d.Attempt, "the fake sent no webhook twice: Watch found them")
+	}
+}
+
+func TestWatchBesideTheHandlerDeliversEachReplyOnce(t *testing.T) {
+	r := newWatchRig(t)
+	app := httptest.NewServer(http.StripPrefix("/deskie", r.client.NewWebhookHandler(r.fn, deskie.WithWebhookToken(watchToken))))
+	t.Cleanup(app.Close)
+	require.NoError(t, r.srv.SetWebhookURL(r.ch, app.URL+"/deskie/"+watchToken))
+	cases := r.customers(5)
+	r.watch(r.client)
+	// a second replica on the same Store, polling too
+	r.watch(r.newClient(r.store))
+	for i := range 30 {
+		r.reply(cases[i%5], fmt.Sprintf("answer %d", i))
+	}
+	r.waitReplies(30)
+	r.waitPolls(4)
+	assert.Len(t, r.received(), 30)
+	for id, n := range r.calls {
+		assert.Equal(t, 1, n, "message %d", id)
+	}
+}
+
+func TestWatchDropRules(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name       string
+		opts       []deskie.WebhookOption
+		notes, api bool
+	}{
+		{"default", nil, false, false},
+		{"WithNotes", []deskie.WebhookOption{deskie.WithNotes()}, true, false},
+		{"WithAPIReplies", []deskie.WebhookOption{deskie.WithAPIReplies()}, false, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newWatchRig(t)
+			caseID := r.customers(1)[0]
+			r.watch(r.client, tt.opts...)
+			r.waitPolls(2)
+
+			r.tick()
+			note, err := r.srv.AgentNote(caseID, 7, "internal: VIP")
+			require.NoError(t, err)
+			r.tick()
+			bot, err := r.client.Messages.Create(ctx, caseID, &deskie.MessageCreate{StaffID: 9, Content: "sent by our bot"})
+			require.NoError(t, err)
+			r.tick()
+			rule, err := r.srv.RuleReply(caseID, "We answer within a day")
+			require.NoError(t, err)
+			r.tick()
+			_, err = r.client.Messages.Create(ctx, caseID, &deskie.MessageCreate{UserID: r.received0User(caseID), Content: "a customer's own message"})
+			require.NoError(t, err)
+			agent := r.reply(caseID, "Hello")
+
+			want := 2 // the rule's and the agent's
+			if tt.notes {
+				want++
+			}
+			if tt.api {
+				want++
+			}
+			r.waitReplies(want)
+			r.waitPolls(3)
+			got := map[int64]*deskie.AgentReply{}
+			for _, reply := range r.received() {
+				got[reply.MessageID] = reply
+			}
+			require.Len(t, got, want)
+			require.Contains(t, got, rule)
+			assert.True(t, got[rule].SentViaRule)
+			assert.Zero(t, got[rule].StaffID)
+			assert.Equal(t, "We answer within a day", got[rule].Content)
+			require.Contains(t, got, agent)
+			assert.False(t, got[agent].SentViaRule || got[agent].Note || got[agent].FromAPI)
+			if tt.notes {
+				require.Contains(t, got, note)
+				assert.True(t, got[note].Note)
+			} else {
+				assert.NotContains(t, got, note, "a note never reaches the customer")
+			}
+			if tt.api {
+				require.Contains(t, got, bot.ID)
+				assert.True(t, got[bot.ID].FromAPI)
+				assert.Equal(t, int64(9), got[bot.ID].StaffID)
+			} else {
+				assert.NotContains(t, got, bot.ID, "the integration's own replies are not handed back")
+			}
+		})
+	}
+}
+
+// received0User is the case's customer.
+func (r *watchRig) received0User(caseID int64) int64 {
+	c, ok := r.srv.Case(caseID)
+	require.True(r.t, ok)
+	return c.UserID
+}
+
+func TestWatchDeliversAReplyFollowedByAClosure(t *testing.T) {
+	r := newWatchRig(t)
+	caseID := r.customers(1)[0]
+	r.watch(r.client)
+	r.waitPolls(2)
+	id := r.reply(caseID, "Done, closing")
+	require.NoError(t, r.srv.CloseCase(caseID))
+	got := r.waitReplies(1)
+	assert.Equal(t, r.wantReply(id, caseID, "app-user-0", "Done, closing"), got[0])
+}
+
+func TestWatchRestartsFromTheSharedStore(t *testing.T) {
+	for _, lookback := range []time.Duration{0, time.Hour} {
+		t.Run(fmt.Sprint("lookback ", lookback), func(t *testing.T) {
+			r := newWatchRig(t)
+			cases := r.customers(3)
+			stop := r.watch(r.client)
+			r.waitPolls(2)
+			for i := range 3 {
+				r.reply(cases[i], fmt.Sprintf("before %d", i))
+			}
+			r.waitReplies(3)
+			require.ErrorIs(t, stop(), context.Canceled)
+
+			// the process is down for ten minutes; five replies arrive meanwhile
+			var missed []int64
+			for i := range 5 {
+				r.clock.Advance(2 * time.Minute)
+				missed = append(missed, r.reply(cases[i%3], fmt.Sprintf("while down %d", i)))
+			}
+			// a new process, on the same (durable) Store
+			var opts []deskie.WebhookOption
+			if lookback > 0 {
+				opts = append(opts, deskie.WithLookback(lookback))
+			}
+			r.watch(r.newClient(r.store), opts...)
+			got := r.waitReplies(8)
+			r.waitPolls(3)
+			got = r.received()
+			require.Len(t, got, 8, "what arrived while down, and nothing twice")
+			for i, id := range missed {
+				assert.Equal(t, id, got[3+i].MessageID, "in order")
+			}
+			for id, n := range r.calls {
+				assert.Equal(t, 1, n, "message %d", id)
+			}
+		})
+	}
+}
+
+func TestWatchFreshStartDoesNotReplayHistory(t *testing.T) {
+	r := newWatchRig(t)
+	cases := r.customers(3)
+	for i := range 6 {
+		r.reply(cases[i%3], fmt.Sprintf("old %d", i))
+	}
+	r.clock.Advance(5 * time.Minute)
+	r.watch(r.client)
+	r.waitPolls(2)
+	id := r.reply(cases[1], "new")
+	got := r.waitReplies(1)
+	r.waitPolls(3)
+	require.Len(t, r.received(), 1, "only what came after the start")
+	assert.Equal(t, id, got[0].MessageID)
+
+	t.Run("with a lookback", func(t *testing.T) {
+		r := newWatchRig(t)
+		cases := r.customers(2)
+		old := r.reply(cases[0], "two hours ago")
+		r.clock.Advance(2 * time.Hour)
+		recent := r.reply(cases[1], "ten minutes ago")
+		r.clock.Advance(10 * time.Minute)
+		r.watch(r.client, deskie.WithLookback(time.Hour))
+		got := r.waitReplies(1)
+		r.waitPolls(3)
+		require.Len(t, r.received(), 1)
+		assert.Equal(t, recent, got[0].MessageID)
+		assert.NotEqual(t, old, got[0].MessageID)
+	})
+}
+
+func TestWatchOnlyTheWatchedChannel(t *testing.T) {
+	r := newWatchRig(t)
+	mine := r.customers(1)[0]
+	other := r.srv.AddChannel("Forum", deskietest.ChannelAsync, "")
+	r.tick()
+	theirs, err := r.srv.SeedCases(other, "forum-user", 1)
+	require.NoError(t, err)
+	r.watch(r.client)
+	r.waitPolls(2)
+	r.reply(theirs[0], "for the forum")
+	id := r.reply(mine, "for the app")
+	got := r.waitReplies(1)
+	r.waitPolls(3)
+	require.Len(t, r.received(), 1)
+	assert.Equal(t, id, got[0].MessageID)
+	for _, req := range r.srv.Requests() {
+		if req.Path == "/api/cases.json" {
+			assert.Contains(t, req.Query, "channel", "the list asks for the channel")
+		}
+	}
+}
+
+// pollRequests splits the fake's request log into polls: each starts with the
+// case list.
+func pollRequests(reqs []deskietest.Request) [][]deskietest.Request {
+	var polls [][]deskietest.Request
+	for _, req := range reqs {
+		if req.Method == "GET" && req.Path == "/api/cases.json" {
+			polls = append(polls, nil)
+		}
+		if len(polls) > 0 {
+			polls[len(polls)-1] = append(polls[len(polls)-1], req)
+		}
+	}
+	return polls
+}
+
+func TestWatchPollCost(t *testing.T) {
+	r := newWatchRig(t)
+	cases := r.customers(4)
+	r.watch(r.client)
+	r.waitPolls(2)
+	for _, c := range cases {
+		r.reply(c, "warm up") // each customer's user is looked up once
+	}
+	r.waitReplies(4)
+	r.clock.Advance(time.Minute) // what was read settles
+	r.waitPolls(3)
+
+	before := len(r.srv.Requests())
+	r.waitPolls(5)
+	polls := pollRequests(r.srv.Requests()[before:])
+	require.GreaterOrEqual(t, len(polls), 4)
+	for _, p := range polls[:len(polls)-1] {
+		assert.Len(t, p, 1, "an idle poll costs one request: %v", p)
+	}
+	q := polls[0][0].Query
+	assert.Contains(t, q, "sort=updated_at_desc")
+	assert.Contains(t, q, "from_updated_time=")
+
+	// k cases change: the poll that sees them costs 1 + k
+	const k = 3
+	mark := len(r.srv.Requests())
+	for _, c := range cases[:k] {
+		r.reply(c, "again")
+	}
+	r.clock.Advance(time.Minute)
+	r.waitReplies(4 + k)
+	r.waitPolls(3)
+	var costs []int
+	for _, p := range pollRequests(r.srv.Requests()[mark:]) {
+		costs = append(costs, len(p))
+	}
+	assert.Contains(t, costs, 1+k, "the poll that saw the changes: %v", costs)
+	for _, c := range costs {
+		assert.LessOrEqual(t, c, 1+k, "no poll costs more: %v", costs)
+	}
+	users := 0
+	for _, req := range r.srv.Requests() {
+		if strings.HasPrefix(req.Path, "/api/users/") {
+			users++
+		}
+	}
+	assert.Equal(t, 4, users, "one user look-up per customer, not per reply")
+}
+
+func TestWatchStopsWithItsContext(t *testing.T) {
+	r := newWatchRig(t)
+	r.customers(1)
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	client, err := deskie.NewClient("", r.srv.StaffEmail(), r.srv.APIKey(), deskie.WithBaseURL(r.srv.URL), deskie.WithHTTPClient(hc))
+	require.NoError(t, err)
+	baseline := goroutines()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- client.Replies.Watch(ctx, r.ch, r.fn, deskie.WithPollInterval(time.Hour)) }()
+	r.waitPolls(1) // the first poll ran; Watch now waits an hour
+	cancel()
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Watch did not return when its context ended")
+	}
+	hc.CloseIdleConnections()
+	// polled here, not with assert.Eventually, whose own goroutines would count
+	deadline := time.Now().Add(10 * time.Second)
+	for goroutines() > baseline && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	assert.LessOrEqual(t, goroutines(), baseline, "no goroutine left behind")
+}
+
+func TestWatchRejectsBadArguments(t *testing.T) {
+	r := newWatchRig(t)
+	fn := func(context.Context, *deskie.AgentReply) error { return nil }
+	for name, call := range map[string]func() error{
+		"not a custom channel": func() error { return r.client.Replies.Watch(context.Background(), "email", fn) },
+		"empty channel":        func() error { return r.client.Replies.Watch(context.Background(), "", fn) },
+		"nil fn":               func() error { return r.client.Replies.Watch(context.Background(), r.ch, nil) },
+		"zero interval":        func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithPollInterval(0)) },
+		"negative lookback":    func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithLookback(-1)) },
+		"lookback of a month":  func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithLookback(30*24*time.Hour)) },
+		"zero budget share":    func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithBudgetShare(0)) },
+		"budget share over 1":  func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithBudgetShare(1.5)) },
+		"nil logger":           func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithWebhookLogger(nil)) },
+	} {
+		err := call()
+		var argErr *deskie.ArgumentError
+		require.ErrorAs(t, err, &argErr, name)
+		assert.ErrorIs(t, err, deskie.ErrInvalidArgument, name)
+	}
+	assert.Zero(t, r.srv.CountRequests("", ""), "rejected before any request")
+}
+
+// goroutines counts the program's goroutines, as a stack dump lists them (the
+// runtime's own, which runtime.NumGoroutine may count as they come and go, are
+// left out).
+func goroutines() int {
+	buf := make([]byte, 1<<20)
+	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "\ngoroutine ") + 1
+}
