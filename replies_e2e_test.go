@@ -526,12 +526,20 @@ func TestWatchRejectsBadArguments(t *testing.T) {
 		"not a custom channel": func() error { return r.client.Replies.Watch(context.Background(), "email", fn) },
 		"empty channel":        func() error { return r.client.Replies.Watch(context.Background(), "", fn) },
 		"nil fn":               func() error { return r.client.Replies.Watch(context.Background(), r.ch, nil) },
-		"zero interval":        func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithPollInterval(0)) },
-		"negative lookback":    func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithLookback(-1)) },
-		"lookback of a month":  func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithLookback(30*24*time.Hour)) },
-		"zero budget share":    func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithBudgetShare(0)) },
-		"budget share over 1":  func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithBudgetShare(1.5)) },
-		"nil logger":           func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithWebhookLogger(nil)) },
+		"zero interval": func() error {
+			return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithPollInterval(0))
+		},
+		"negative lookback": func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithLookback(-1)) },
+		"lookback of a month": func() error {
+			return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithLookback(30*24*time.Hour))
+		},
+		"zero budget share": func() error { return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithBudgetShare(0)) },
+		"budget share over 1": func() error {
+			return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithBudgetShare(1.5))
+		},
+		"nil logger": func() error {
+			return r.client.Replies.Watch(context.Background(), r.ch, fn, deskie.WithWebhookLogger(nil))
+		},
 	} {
 		err := call()
 		var argErr *deskie.ArgumentError
