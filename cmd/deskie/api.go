@@ -263,10 +263,10 @@ func runCases(ctx context.Context, e *env, args []string) error {
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	_, _ = fmt.Fprintln(tw, "CASE\tNUMBER\tSTATUS\tCHANNEL\tUSER\tCREATED\tSUBJECT")
-	for _, c := range out.Cases {
+	for _, c := range list.Cases {
 		created := "-"
-		if c.CreatedAt != "" {
-			created = c.CreatedAt[:min(len(c.CreatedAt), 16)]
+		if !c.CreatedAt.IsZero() {
+			created = c.CreatedAt.Local().Format("2006-01-02 15:04")
 		}
 		_, _ = fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%s\n", c.ID, c.Number, c.Status, c.Channel, c.UserID, created, oneLine(c.Subject, 50))
 	}
