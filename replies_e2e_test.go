@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,6 +44,7 @@ type watchRig struct {
 	calls map[int64]int // fn calls per message id
 	got   []*deskie.AgentReply
 	fail  error // what fn returns (the app is down)
+	panic bool  // fn panics once
 	seen  chan struct{}
 }
 
@@ -58,10 +61,10 @@ func newWatchRig(t *testing.T, srvOpts ...deskietest.Option) *watchRig {
 
 // newClient is one process of the app: a client on the fake with its own Store
 // (a shared one models replicas, or a process that restarts on a durable Store).
-func (r *watchRig) newClient(store deskie.Store) *deskie.Client {
-	c, err := deskie.NewClient("", r.srv.StaffEmail(), r.srv.APIKey(), deskie.WithBaseURL(r.srv.URL), deskie.WithStore(store),
+func (r *watchRig) newClient(store deskie.Store, opts ...deskie.Option) *deskie.Client {
+	c, err := deskie.NewClient("", r.srv.StaffEmail(), r.srv.APIKey(), append([]deskie.Option{deskie.WithBaseURL(r.srv.URL), deskie.WithStore(store),
 		deskie.WithHTTPClient(&http.Client{Transport: fakeDate{clock: r.clock, base: http.DefaultTransport.(*http.Transport).Clone()}}),
-		deskie.WithRetryWait(time.Millisecond, 2*time.Millisecond))
+		deskie.WithRetryWait(time.Millisecond, 2*time.Millisecond)}, opts...)...)
 	require.NoError(r.t, err)
 	return c
 }
@@ -88,6 +91,10 @@ func (r *watchRig) fn(_ context.Context, reply *deskie.AgentReply) error {
 	defer r.mu.Unlock()
 	if r.fail != nil {
 		return r.fail
+	}
+	if r.panic {
+		r.panic = false
+		panic("app bug")
 	}
 	r.calls[reply.MessageID]++
 	r.got = append(r.got, reply)
@@ -491,6 +498,99 @@ func TestWatchPollCost(t *testing.T) {
 	assert.Equal(t, 4, users, "one user look-up per customer, not per reply")
 }
 
+// flakyStore is a Store that can be made unreachable.
+type flakyStore struct {
+	*deskie.MemoryStore
+	down atomic.Bool
+}
+
+var errStoreDown = errors.New("store unreachable")
+
+func (s *flakyStore) GetRecord(ctx context.Context, key string) ([]byte, error) {
+	if s.down.Load() {
+		return nil, errStoreDown
+	}
+	return s.MemoryStore.GetRecord(ctx, key)
+}
+
+func (s *flakyStore) PutRecord(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if s.down.Load() {
+		return errStoreDown
+	}
+	return s.MemoryStore.PutRecord(ctx, key, value, ttl)
+}
+
+func (s *flakyStore) Claim(ctx context.Context, key, token string, ttl time.Duration) (deskie.ClaimState, error) {
+	if s.down.Load() {
+		return 0, errStoreDown
+	}
+	return s.MemoryStore.Claim(ctx, key, token, ttl)
+}
+
+// lockedBuffer is a log sink safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestWatchSurvivesFaults(t *testing.T) {
+	r := newWatchRig(t)
+	store := &flakyStore{MemoryStore: r.store}
+	var logs lockedBuffer
+	client := r.newClient(store, deskie.WithMaxRetries(0), deskie.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	caseID := r.customers(1)[0]
+	store.down.Store(true) // unreachable from the start
+	r.watch(client)
+	require.Eventually(t, func() bool { return strings.Count(logs.String(), "store unreachable") >= 2 }, 10*time.Second, time.Millisecond)
+	assert.Zero(t, r.srv.CountRequests("", ""), "nothing is read before the position")
+	store.down.Store(false)
+	r.waitPolls(2)
+
+	// the API fails the next case lists
+	r.srv.Fail("GET /api/cases.json", 3, deskietest.FaultServerError)
+	first := r.reply(caseID, "through API errors")
+	assert.Equal(t, first, r.waitReplies(1)[0].MessageID)
+
+	// the message read fails
+	r.srv.Fail(fmt.Sprintf("GET /api/cases/%d/messages.json", caseID), 2, deskietest.FaultServerError)
+	second := r.reply(caseID, "through a failed read")
+	assert.Equal(t, second, r.waitReplies(2)[1].MessageID)
+
+	// fn panics once: the reply comes again at a later poll
+	r.mu.Lock()
+	r.panic = true
+	r.mu.Unlock()
+	third := r.reply(caseID, "through a panic")
+	assert.Equal(t, third, r.waitReplies(3)[2].MessageID)
+
+	// the store is down for a while
+	store.down.Store(true)
+	fourth := r.reply(caseID, "through a store outage")
+	r.waitPolls(2)
+	assert.Len(t, r.received(), 3, "nothing is delivered without its claim")
+	store.down.Store(false)
+	assert.Equal(t, fourth, r.waitReplies(4)[3].MessageID)
+
+	r.waitPolls(3)
+	assert.Len(t, r.received(), 4)
+	text := logs.String()
+	for _, want := range []string{"poll left replies undelivered", "store unreachable", "500", "panic: app bug"} {
+		assert.Contains(t, text, want)
+	}
+}
+
 func TestWatchStopsWithItsContext(t *testing.T) {
 	r := newWatchRig(t)
 	r.customers(1)
@@ -502,7 +602,8 @@ func TestWatchStopsWithItsContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- client.Replies.Watch(ctx, r.ch, r.fn, deskie.WithPollInterval(time.Hour)) }()
-	r.waitPolls(1) // the first poll ran; Watch now waits an hour
+	// the first poll ran; Watch now waits an hour
+	require.Eventually(t, func() bool { return r.srv.CountRequests("GET", "/api/cases.json") == 1 }, 10*time.Second, time.Millisecond)
 	cancel()
 	select {
 	case err := <-done:
