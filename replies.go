@@ -30,6 +30,11 @@ const (
 	maxWatchBackoff = 10
 	// userRecordTTL is how long a user's custom id is cached in the Store.
 	userRecordTTL = 30 * 24 * time.Hour
+	// apiReplyGrace: an agent message younger than this (by the service's
+	// clock) is left for a later poll unless the Store already knows it as the
+	// integration's own: Messages.Create records its reply only once the API has
+	// answered, and Watch must not take it for an agent's meanwhile.
+	apiReplyGrace = 10 * time.Second
 	// yieldBelow: when the account has less than this share of its window left,
 	// Watch waits for the next window and leaves the rest to Send.
 	yieldBelow = 4 // 1/4
@@ -161,6 +166,8 @@ type watcher struct {
 	state    watchState
 	lastReq  time.Time // when Watch last sent a request (local clock), for pacing
 	failures int       // polls in a row that left something undone
+	saved    []byte    // the position as last written to the Store
+	savedAt  time.Time
 }
 
 // watchState is Watch's position, saved in the Store after each poll that moved it.

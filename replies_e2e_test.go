@@ -117,9 +117,12 @@ func (r *watchRig) received() []*deskie.AgentReply {
 	return append([]*deskie.AgentReply(nil), r.got...)
 }
 
-// waitReplies waits until fn has received n replies in all.
+// waitReplies waits until fn has received n replies in all. It first moves the
+// clock past the few seconds Watch leaves a fresh agent reply alone (it could be
+// one the integration itself is adding through the API).
 func (r *watchRig) waitReplies(n int) []*deskie.AgentReply {
 	r.t.Helper()
+	r.clock.Advance(15 * time.Second)
 	deadline := time.After(30 * time.Second)
 	for {
 		if got := r.received(); len(got) >= n {
@@ -329,6 +332,20 @@ func (r *watchRig) received0User(caseID int64) int64 {
 	c, ok := r.srv.Case(caseID)
 	require.True(r.t, ok)
 	return c.UserID
+}
+
+func TestWatchLeavesAFreshReplyForALaterPoll(t *testing.T) {
+	r := newWatchRig(t)
+	caseID := r.customers(1)[0]
+	r.watch(r.client)
+	r.waitPolls(2)
+	id := r.reply(caseID, "just written")
+	r.clock.Advance(9 * time.Second)
+	r.waitPolls(3)
+	assert.Empty(t, r.received(), "it may still be the integration's own, not yet recorded by Messages.Create")
+	r.clock.Advance(time.Second)
+	got := r.waitReplies(1)
+	assert.Equal(t, id, got[0].MessageID)
 }
 
 func TestWatchDeliversAReplyFollowedByAClosure(t *testing.T) {
@@ -578,6 +595,7 @@ func TestWatchSurvivesFaults(t *testing.T) {
 	// the store is down for a while
 	store.down.Store(true)
 	fourth := r.reply(caseID, "through a store outage")
+	r.clock.Advance(15 * time.Second)
 	r.waitPolls(2)
 	assert.Len(t, r.received(), 3, "nothing is delivered without its claim")
 	store.down.Store(false)

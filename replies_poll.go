@@ -1,6 +1,7 @@
 package deskie
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -87,10 +88,11 @@ func (w *watcher) poll(ctx context.Context) error {
 	return err
 }
 
-// found is an agent message to hand to fn.
+// found is an agent message to hand to fn, read at the service's time at.
 type found struct {
 	caseID int64
 	msg    *Message
+	at     time.Time
 }
 
 // readAndDeliver reads the cases' newest messages, then hands their new agent
@@ -102,6 +104,13 @@ func (w *watcher) readAndDeliver(ctx context.Context, ids []int64) error {
 	for _, id := range ids {
 		m := w.state.Cases[id]
 		msgs, at, err := w.newestMessages(ctx, id, m.Since)
+		if IsNotFound(err) {
+			// merged away or removed: its messages, if any, moved to a case that
+			// changed and is read in its turn
+			w.log.Info("deskie: watch: case gone", "channel", w.channel, "case_id", id)
+			delete(w.state.Cases, id)
+			continue
+		}
 		if err != nil {
 			m.Pending = true
 			errs = append(errs, err)
@@ -113,7 +122,7 @@ func (w *watcher) readAndDeliver(ctx context.Context, ids []int64) error {
 		read = append(read, id)
 		for _, msg := range msgs {
 			if !msg.CreatedAt.Before(m.Since) && (msg.UserID == 0 || msg.StaffID != 0) {
-				todo = append(todo, found{id, msg}) // not the customer's own message, nor handled before
+				todo = append(todo, found{id, msg, cmp.Or(at, time.Now())}) // not the customer's own message, nor handled before
 			}
 		}
 		switch {
@@ -128,11 +137,14 @@ func (w *watcher) readAndDeliver(ctx context.Context, ids []int64) error {
 	slices.SortStableFunc(todo, func(a, b found) int {
 		return cmp.Or(a.msg.CreatedAt.Compare(b.msg.CreatedAt), cmp.Compare(a.msg.ID, b.msg.ID))
 	})
-	failed := map[int64]bool{}
+	left := map[int64]bool{} // cases with a reply left for a later poll
 	for _, f := range todo {
 		m := w.state.Cases[f.caseID]
-		if err := w.deliver(ctx, f.caseID, m.UserID, f.msg); err != nil {
-			failed[f.caseID] = true
+		done, err := w.deliver(ctx, f, m.UserID)
+		if !done {
+			left[f.caseID] = true
+		}
+		if err != nil {
 			errs = append(errs, err)
 		}
 		if ctx.Err() != nil {
@@ -141,7 +153,7 @@ func (w *watcher) readAndDeliver(ctx context.Context, ids []int64) error {
 	}
 	for _, id := range read {
 		m := w.state.Cases[id]
-		if m.Pending = failed[id]; !m.Pending {
+		if m.Pending = left[id]; !m.Pending {
 			m.Since = maxTime(m.Since, m.Updated.Add(-watchOverlap))
 		}
 	}
@@ -206,8 +218,14 @@ func (w *watcher) prune() {
 // kept in memory and written at the next poll).
 func (w *watcher) save(ctx context.Context) {
 	data, err := json.Marshal(&w.state)
+	if err == nil && bytes.Equal(data, w.saved) && time.Since(w.savedAt) < defaultReplyDoneTTL/2 {
+		return // an idle poll writes nothing
+	}
 	if err == nil {
 		err = w.c.store.PutRecord(context.WithoutCancel(ctx), w.key, data, defaultReplyDoneTTL)
+	}
+	if err == nil {
+		w.saved, w.savedAt = data, time.Now()
 	}
 	if err != nil {
 		w.log.Error("deskie: watch: position not saved; a restart may read again what this poll read",
@@ -216,18 +234,26 @@ func (w *watcher) save(ctx context.Context) {
 }
 
 // deliver applies the drop rules and hands one agent message to fn through its
-// claim. An error leaves it for a later poll.
-func (w *watcher) deliver(ctx context.Context, caseID, userID int64, msg *Message) error {
+// claim. done is false when the message is left for a later poll: with an error
+// when fn, the API or the store failed, without one when another copy (the
+// webhook handler, another replica) is handling it right now.
+func (w *watcher) deliver(ctx context.Context, f found, userID int64) (done bool, err error) {
+	msg, caseID := f.msg, f.caseID
 	if msg.Note && !w.cfg.notes {
-		return nil
+		return true, nil
 	}
 	rec, err := w.c.store.GetRecord(ctx, apiMessageKey(msg.ID))
 	if err != nil {
-		return storeErr("read API message record", err)
+		return false, storeErr("read API message record", err)
 	}
 	fromAPI := rec != nil
 	if fromAPI && !w.cfg.apiReplies {
-		return nil
+		return true, nil
+	}
+	if !fromAPI && msg.StaffID != 0 && f.at.Sub(msg.CreatedAt) < apiReplyGrace {
+		// Messages.Create records its reply once the API has answered: a reply
+		// this fresh may be the integration's own, not recorded yet
+		return false, nil
 	}
 	reply := &AgentReply{
 		Type: EventMessageNew, MessageID: msg.ID, CaseID: caseID, StaffID: msg.StaffID, UserID: userID,
@@ -248,11 +274,11 @@ func (w *watcher) deliver(ctx context.Context, caseID, userID int64, msg *Messag
 	})
 	switch outcome {
 	case claimHandled, claimDuplicate:
-		return nil
+		return true, nil
 	case claimBusy:
-		return fmt.Errorf("deskie: watch: reply %d is being handled by another copy", msg.ID)
+		return false, nil
 	case claimFailed:
-		return fmt.Errorf("deskie: watch: reply %d not delivered: %w", msg.ID, err)
+		return false, fmt.Errorf("deskie: watch: reply %d not delivered: %w", msg.ID, err)
 	}
-	return err
+	return false, err
 }

@@ -155,6 +155,7 @@ func TestWatchToleratesAnAPIThatIgnoresSortFilterAndOrder(t *testing.T) {
 	long := api.reply(10*time.Second, 2, "new in the long case")
 	api.reply(time.Second, 3, "in the other channel")
 	short := api.reply(time.Second, 1, "new in the short case")
+	api.reply(15*time.Second, 3, "older than the grace Watch gives a fresh reply")
 	for _, want := range []struct {
 		id     int64
 		caseID int64
