@@ -34,7 +34,7 @@ const (
 	// clock) is left for a later poll unless the Store already knows it as the
 	// integration's own: Messages.Create records its reply only once the API has
 	// answered, and Watch must not take it for an agent's meanwhile.
-	apiReplyGrace = 10 * time.Second
+	apiReplyGrace = 5 * time.Second
 	// yieldBelow: when the account has less than this share of its window left,
 	// Watch waits for the next window and leaves the rest to Send.
 	yieldBelow = 4 // 1/4

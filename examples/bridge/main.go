@@ -3,19 +3,22 @@
 //
 //	customer → POST /messages {"user":"alice","text":"…"} → Chats.Send → the right case
 //	agent reply → Deskie POSTs the channel's Webhook URL → the handler → GET /messages?user=alice
+//	            → or, when that delivery failed, Replies.Watch finds it by polling
 //
 // With no configuration it starts the in-memory fake (deskietest), plays a short
 // scripted conversation through it — first contact, an agent's reply arriving by
-// webhook, a follow-up, a closed case, a merge — prints each step and exits 0:
+// webhook, a reply recovered after an outage of the app, a follow-up, a closed
+// case, a merge — prints each step and exits 0:
 //
 //	go run ./examples/bridge
 //
 // Against a real account, set DESKIE_SUBDOMAIN (or DESKIE_BASE_URL for Omnidesk),
 // DESKIE_EMAIL, DESKIE_API_KEY and DESKIE_CHANNEL (the custom channel's code,
 // "cch12"); the bridge then listens on BRIDGE_ADDR (default :8080) until
-// interrupted. Set the channel's Webhook URL to https://<your host>/deskie/<token>,
-// with the secret from DESKIE_WEBHOOK_TOKEN (without it the bridge makes one for
-// the run and prints the URL to set).
+// interrupted, and polls for the replies its webhook missed (Replies.Watch, every
+// 30 s). Set the channel's Webhook URL to https://<your host>/deskie/<token>, with
+// the secret from DESKIE_WEBHOOK_TOKEN (without it the bridge makes one for the
+// run and prints the URL to set).
 package main
 
 import (
@@ -68,15 +71,17 @@ type app struct {
 	channel string
 	logger  *slog.Logger
 
-	mu    sync.Mutex
-	users map[string]*conversation // by the app's own user id (user_custom_id)
+	mu        sync.Mutex
+	users     map[string]*conversation // by the app's own user id (user_custom_id)
+	down      bool                     // the app's storage is failing (the demo's outage)
+	delivered chan struct{}            // a reply reached an inbox
 }
 
 func newApp(client *deskie.Client, channel string, logger *slog.Logger) *app {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &app{client: client, channel: channel, logger: logger, users: map[string]*conversation{}}
+	return &app{client: client, channel: channel, logger: logger, users: map[string]*conversation{}, delivered: make(chan struct{}, 1)}
 }
 
 // routes mounts the customer API and the webhook (secret token in the path).
@@ -150,17 +155,47 @@ func (a *app) getMessages(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(append([]string{}, a.conversation(r.URL.Query().Get("user")).inbox...))
 }
 
-// deliver is the webhook function: an agent's reply for one of our customers.
+// errStorageDown is the demo's outage: the app cannot save a reply.
+var errStorageDown = errors.New("the app's storage is down")
+
+// deliver hands an agent's reply to one of our customers. The webhook handler and
+// Replies.Watch both call it, each reply once; an error leaves the reply
+// undelivered (the handler answers 500, Watch tries again at a later poll).
 func (a *app) deliver(_ context.Context, r *deskie.AgentReply) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.down {
+		return errStorageDown
+	}
 	c := a.users[r.UserCustomID]
 	if c == nil {
 		c = &conversation{userID: r.UserID, caseID: r.CaseID}
 		a.users[r.UserCustomID] = c
 	}
 	c.inbox = append(c.inbox, r.Content)
+	select {
+	case a.delivered <- struct{}{}:
+	default:
+	}
 	return nil
+}
+
+func (a *app) setDown(down bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.down = down
+}
+
+// watch runs Replies.Watch beside the webhook until ctx ends: the replies whose
+// delivery failed (the app was down, a deployment, the service never sent them
+// again) still reach deliver. Both go through the client's Store, so a reply the
+// webhook delivered is not delivered again.
+func (a *app) watch(ctx context.Context, opts ...deskie.WebhookOption) error {
+	err := a.client.Replies.Watch(ctx, a.channel, a.deliver, opts...)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
 
 // serve runs the bridge against a real account until ctx ends.
@@ -192,15 +227,28 @@ func serve(ctx context.Context, getenv func(string) string, out io.Writer) error
 	if addr == "" {
 		addr = ":8080"
 	}
-	srv := &http.Server{Addr: addr, Handler: newApp(client, channel, logger).routes(token), ReadHeaderTimeout: 10 * time.Second}
+	a := newApp(client, channel, logger)
+	srv := &http.Server{Addr: addr, Handler: a.routes(token), ReadHeaderTimeout: 10 * time.Second}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- a.watch(watchCtx) }()
 	go func() { //nolint:gosec // G118: the shutdown must outlive the canceled ctx
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-watchCtx.Done():
+		}
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
 	logger.Info("bridge listening", "addr", addr, "channel", channel)
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	err = srv.ListenAndServe()
+	stopWatch()
+	if werr := <-watchDone; werr != nil {
+		return fmt.Errorf("watching for replies: %w", werr)
+	}
+	if !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
@@ -225,6 +273,14 @@ func demo(ctx context.Context, out io.Writer) error {
 	srv := &http.Server{Handler: a.routes(token), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer func() { _ = srv.Close() }()
+	// Replies.Watch beside the webhook, polling often for the demo (30 s by default)
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- a.watch(watchCtx, deskie.WithPollInterval(100*time.Millisecond), deskie.WithBudgetShare(1)) }()
+	defer func() {
+		stopWatch()
+		<-watchDone
+	}()
 
 	printf := func(format string, args ...any) { _, _ = fmt.Fprintf(out, format, args...) }
 	printf("deskie bridge demo: fake Deskie at %s, app at %s, custom channel %s\n\n", fake.URL, appURL, channel)
@@ -278,6 +334,22 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err := agent(first.CaseID, "Sorry about that! Checking with the courier."); err != nil {
 		return err
 	}
+	say("The app's storage fails while the agent answers: the webhook gets 500, and Deskie does not send it again")
+	a.setDown(true)
+	missed, err := fake.AgentReply(first.CaseID, 7, "Found it: your parcel is at the depot.")
+	if err == nil {
+		return errors.New("expected the delivery to fail while the app is down")
+	}
+	printf("   agent: %q → webhook → %s\n", "Found it: your parcel is at the depot.", deliveryStatus(fake, missed))
+	a.setDown(false)
+	printf("   the app is back; Replies.Watch polls the channel's updated cases and finds the reply\n")
+	printf("   (it leaves a reply younger than a few seconds for its next poll: it could be the app's own)\n")
+	if err := waitInbox(ctx, a, "alice", 2); err != nil {
+		return err
+	}
+	inbox := a.conversation("alice").inbox
+	printf("   alice's app shows %q (recovered by Replies.Watch, once)\n", inbox[len(inbox)-1])
+
 	say("A follow-up goes into the same chat (it is waiting for the customer)")
 	res, err := customer("Thanks, I'll wait.")
 	if err = errors.Join(err, expect(res, deskie.ActionReplied)); err != nil {
@@ -302,7 +374,9 @@ func demo(ctx context.Context, out io.Writer) error {
 	if err := fake.MergeCases(other.ID, second.CaseID); err != nil {
 		return err
 	}
+	saved := a.conversation("alice")
 	printf("   case %d merged into case %d\n", other.ID, second.CaseID)
+	printf("   the app had saved for alice: user %d, last case %d (the web-form chat, now merged away)\n", saved.userID, saved.caseID)
 	res, err = customer("Did you get my photos?")
 	if err = errors.Join(err, expect(res, deskie.ActionFollowedMerge)); err != nil {
 		return err
@@ -310,6 +384,8 @@ func demo(ctx context.Context, out io.Writer) error {
 	if res.CaseID != second.CaseID {
 		return fmt.Errorf("merge followed to case %d, want %d", res.CaseID, second.CaseID)
 	}
+	printf("   followed_merge: saved case %d is gone, so Chats.Send added the message to alice's last chat, case %d, and the app saved that\n",
+		saved.caseID, res.CaseID)
 	say("The agent answers in the merged chat")
 	if err := agent(res.CaseID, "Got them — a replacement is on its way."); err != nil {
 		return err
@@ -323,5 +399,34 @@ func demo(ctx context.Context, out io.Writer) error {
 		}
 	}
 	printf("Deskie holds %d cases and %d customer messages, each exactly once. Done.\n", len(fake.Cases()), n)
+	return nil
+}
+
+// deliveryStatus says how the fake's delivery of a message went.
+func deliveryStatus(fake *deskietest.Server, msgID int64) string {
+	for _, d := range fake.Deliveries() {
+		if d.MessageID == msgID {
+			if d.Status == 0 {
+				return "unreachable"
+			}
+			return fmt.Sprintf("answered %d", d.Status)
+		}
+	}
+	return "not sent"
+}
+
+// waitInbox waits until user's inbox holds n replies (Watch delivers on its own
+// schedule).
+func waitInbox(ctx context.Context, a *app, user string, n int) error {
+	timeout := time.After(30 * time.Second)
+	for len(a.conversation(user).inbox) < n {
+		select {
+		case <-a.delivered:
+		case <-timeout:
+			return fmt.Errorf("no reply recovered for %s after 30 s", user)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	return nil
 }

@@ -20,12 +20,18 @@ func TestDemoPlaysTheWholeLoop(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), func(string) string { return "" }, &out))
 	text := out.String()
+	assert.Equal(t, 1, strings.Count(text, "Found it: your parcel is at the depot.\" (recovered"), "recovered once")
+	assert.Contains(t, text, `alice's app inbox: ["Sorry about that! Checking with the courier." "Found it: your parcel is at the depot." "Got them — a replacement is on its way."]`)
 	for _, want := range []string{
 		"→ created_case, case 2001",
+		"→ webhook → answered 500",
+		"alice's app shows \"Found it: your parcel is at the depot.\" (recovered by Replies.Watch, once)",
 		"→ replied, case 2001",
 		"→ created_case, case 2002",
 		"case 2003 merged into case 2002",
+		"the app had saved for alice: user 5654846849, last case 2003 (the web-form chat, now merged away)",
 		"→ followed_merge, case 2002",
+		"followed_merge: saved case 2003 is gone, so Chats.Send added the message to alice's last chat, case 2002",
 		"alice's app shows \"Got them",
 		"Deskie holds 2 cases and 5 customer messages",
 	} {
