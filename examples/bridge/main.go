@@ -276,7 +276,9 @@ func demo(ctx context.Context, out io.Writer) error {
 	// Replies.Watch beside the webhook, polling often for the demo (30 s by default)
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watchDone := make(chan error, 1)
-	go func() { watchDone <- a.watch(watchCtx, deskie.WithPollInterval(100*time.Millisecond), deskie.WithBudgetShare(1)) }()
+	go func() {
+		watchDone <- a.watch(watchCtx, deskie.WithPollInterval(100*time.Millisecond), deskie.WithBudgetShare(1))
+	}()
 	defer func() {
 		stopWatch()
 		<-watchDone
