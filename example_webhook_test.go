@@ -35,7 +35,7 @@ func ExampleRepliesService_Watch() {
 	ctx, cancel := context.WithCancel(context.Background())
 	err = client.Replies.Watch(ctx, channel, func(_ context.Context, r *deskie.AgentReply) error {
 		fmt.Printf("to %s (case %d): %s\n", r.UserCustomID, r.CaseID, r.Content)
-		cancel() // one reply is enough here; a bridge watches until it shuts down
+		cancel()   // one reply is enough here; a bridge watches until it shuts down
 		return nil // an error leaves the reply for a later poll
 	}, deskie.WithLookback(time.Hour))
 	fmt.Println(err)

@@ -98,7 +98,7 @@ func WithBudgetShare(f float64) WebhookOption {
 // "message_new", MessageID, CaseID, StaffID, UserID, UserCustomID, Content,
 // Attachments, Note, SentViaRule). The handler's drop rules apply: internal notes
 // are skipped unless [WithNotes]; replies your integration added with
-// [MessagesService.Create] (recognised by the record Create leaves in the Store,
+// [MessagesService.Create] (recognized by the record Create leaves in the Store,
 // since the REST API does not flag them) unless [WithAPIReplies], and then they
 // come with FromAPI set. Every agent message counts, in open, waiting and closed
 // cases alike, so a reply followed at once by a closure still arrives; customer
@@ -122,7 +122,7 @@ func WithBudgetShare(f float64) WebhookOption {
 // service's (the answers' Date header), so a skewed local clock does not matter.
 //
 // Cost: a poll lists the channel's cases by update time, newest first
-// (from_updated_time bounds the list when the API honours it, and Watch stops at
+// (from_updated_time bounds the list when the API honors it, and Watch stops at
 // its position either way), then reads the newest messages of each case that
 // changed: an idle poll costs one request, a poll after k cases changed about
 // 1 + k, and a case's user is looked up once (then cached in the Store). Watch

@@ -224,9 +224,9 @@ func TestWatchRecoversRepliesAfterAnOutage(t *testing.T) {
 	assert.Empty(t, r.received())
 
 	r.setFail(nil) // the app is back
-	got := r.waitReplies(100)
+	r.waitReplies(100)
 	r.waitPolls(3)
-	got = r.received()
+	got := r.received()
 	require.Len(t, got, 100, "every reply, once")
 	for _, reply := range got {
 		assert.Equal(t, want[reply.MessageID], reply)
@@ -383,9 +383,9 @@ func TestWatchRestartsFromTheSharedStore(t *testing.T) {
 				opts = append(opts, deskie.WithLookback(lookback))
 			}
 			r.watch(r.newClient(r.store), opts...)
-			got := r.waitReplies(8)
+			r.waitReplies(8)
 			r.waitPolls(3)
-			got = r.received()
+			got := r.received()
 			require.Len(t, got, 8, "what arrived while down, and nothing twice")
 			for i, id := range missed {
 				assert.Equal(t, id, got[3+i].MessageID, "in order")

@@ -95,7 +95,7 @@ func WithWebhookToken(token string) WebhookOption {
 func WithoutWebhookToken() WebhookOption { return func(c *webhookConfig) { c.noToken = true } }
 
 // WithAPIReplies also delivers replies added through the API, usually by your own
-// integration, which are dropped by default: the handler recognises them by
+// integration, which are dropped by default: the handler recognizes them by
 // b_from_api=1; Watch by the record [MessagesService.Create] leaves in the
 // client's Store (the REST API does not flag them). Delivered with FromAPI set.
 func WithAPIReplies() WebhookOption { return func(c *webhookConfig) { c.apiReplies = true } }

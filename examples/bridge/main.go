@@ -281,7 +281,9 @@ func demo(ctx context.Context, out io.Writer) error {
 	}()
 	defer func() {
 		stopWatch()
-		<-watchDone
+		if err := <-watchDone; err != nil {
+			_, _ = fmt.Fprintf(out, "Replies.Watch: %v\n", err)
+		}
 	}()
 
 	printf := func(format string, args ...any) { _, _ = fmt.Fprintf(out, format, args...) }
