@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -218,6 +219,31 @@ func checkOneCaseEach(t *testing.T, srv *deskietest.Server, ch string, customers
 	}
 }
 
+// logAround429 logs the answers every replica saw around each 429, in time
+// order.
+func logAround429(t *testing.T, reps []*replica, start time.Time) {
+	type seen struct {
+		rateAnswer
+		rep string
+	}
+	var all []seen
+	for _, rep := range reps {
+		for _, a := range rep.rates.answers() {
+			all = append(all, seen{a, rep.name})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].at.Before(all[j].at) })
+	for i, a := range all {
+		if a.status != http.StatusTooManyRequests {
+			continue
+		}
+		t.Logf("around the 429 at %v:", a.at.Sub(start))
+		for _, b := range all[max(0, i-8):min(len(all), i+4)] {
+			t.Logf("  %10v %s %d cost %d left %d retry_after %v", b.at.Sub(start).Round(time.Microsecond), b.rep, b.status, b.cost, b.left, b.retryAfter)
+		}
+	}
+}
+
 func count429(srv *deskietest.Server) int {
 	n := 0
 	for _, r := range srv.Requests() {
@@ -231,11 +257,17 @@ func count429(srv *deskietest.Server) int {
 // TestReplicasBurstsOpenOneCaseEach: 4 replicas, random routing, 50 customers
 // each sending a burst of 5 messages, an account limit of 300 a minute: 50
 // cases, every message once, and not one 429.
+//
+// The replicas know the limit (WithRateBudget). Left to learn it from a first
+// answer, each replica sends one request while it is unknown, and those are not
+// counted in the window the first answer starts: a burst that spends the whole
+// window at once then overdraws it by a few units (429s at the start).
 func TestReplicasBurstsOpenOneCaseEach(t *testing.T) {
+	t.Parallel() // about two minutes of rate windows: run beside the other slow test
 	srv := deskietest.NewServer(deskietest.WithRateLimit(300, time.Minute))
 	t.Cleanup(srv.Close)
 	ch := srv.AddChannel("App", deskietest.ChannelAsync, "")
-	reps := sharedReplicas(t, 4, srv)
+	reps := sharedReplicas(t, 4, srv, deskie.WithRateBudget(300))
 
 	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
 	defer cancel()
@@ -244,8 +276,69 @@ func TestReplicasBurstsOpenOneCaseEach(t *testing.T) {
 	checkOneCaseEach(t, srv, ch, 50, 5)
 	if n := count429(srv); n != 0 {
 		t.Errorf("the fake answered 429 %d times", n)
+		logAround429(t, reps, start)
 	}
 	t.Logf("250 messages in %v, %d API requests", time.Since(start).Round(time.Millisecond), len(srv.Requests()))
+}
+
+// TestReplicasUseMostOfASmallBudget: 4 replicas share a small budget (60 units
+// a minute) under more work than one window pays for: nothing is lost, no 429,
+// and every window the work spans but the last is at least 80% used.
+//
+// The window is the API's real minute: the SDK's rate window is a minute and
+// only moves later on a retry_after, so it cannot follow a shorter one.
+func TestReplicasUseMostOfASmallBudget(t *testing.T) {
+	t.Parallel() // about two minutes of rate windows: run beside the other slow test
+	const limit = 60
+	srv := deskietest.NewServer(deskietest.WithRateLimit(limit, time.Minute))
+	t.Cleanup(srv.Close)
+	ch := srv.AddChannel("App", deskietest.ChannelAsync, "")
+	reps := sharedReplicas(t, 4, srv, deskie.WithRateBudget(limit))
+
+	ctx, cancel := context.WithTimeout(t.Context(), 8*time.Minute)
+	defer cancel()
+	start := time.Now()
+	sendBursts(ctx, t, reps, ch, 12, 3, 2)
+	checkOneCaseEach(t, srv, ch, 12, 3)
+	if n := count429(srv); n != 0 {
+		t.Errorf("the fake answered 429 %d times", n)
+		logAround429(t, reps, start)
+	}
+	windows := usedPerWindow(reps, limit)
+	if len(windows) < 2 {
+		t.Fatalf("the work fit in %d window(s): it must need more than one", len(windows))
+	}
+	for i, used := range windows[:len(windows)-1] {
+		if used < limit*8/10 {
+			t.Errorf("window %d used %d of %d units, want at least 80%%", i+1, used, limit)
+		}
+	}
+	t.Logf("36 messages in %v; units used per window: %v", time.Since(start).Round(time.Millisecond), windows)
+}
+
+// usedPerWindow tells, from the rate headers of every answer any replica got,
+// how many units the fake's consecutive windows spent: answers are grouped by
+// the end of their window (when they came + retry_after), and a window spent
+// the limit minus the least api_calls_left it reported.
+func usedPerWindow(reps []*replica, limit int) []int {
+	var all []rateAnswer
+	for _, rep := range reps {
+		all = append(all, rep.rates.answers()...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].at.Before(all[j].at) })
+	var used []int
+	var end time.Time
+	for _, a := range all {
+		if a.left < 0 || a.retryAfter < 0 {
+			continue
+		}
+		if e := a.at.Add(a.retryAfter); end.IsZero() || e.Sub(end) > time.Second {
+			end = e
+			used = append(used, 0)
+		}
+		used[len(used)-1] = max(used[len(used)-1], limit-a.left)
+	}
+	return used
 }
 
 // TestReplicaKilledHoldingATurn: a replica that dies holding a customer's turn
