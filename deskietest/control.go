@@ -160,7 +160,9 @@ func (s *Server) editCase(id int64, edit func(*Case)) error {
 // move into into (kept in date order) and from disappears — GET /api/cases/{from}.json
 // and posting to it answer 404 {"error":"case_not_found"} afterwards. (The real
 // service's behavior for merged ids is not documented; this is what the vendor's
-// article implies: "there is no chat whose ID is saved on your side".)
+// article implies: "there is no chat whose ID is saved on your side".) The case
+// merged into gets a new updated_at; the merged-away one leaves every list, with
+// or without show_merged_cases.
 func (s *Server) MergeCases(from, into int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

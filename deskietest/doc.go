@@ -91,9 +91,12 @@
 //	                                                   "rate_limit","rate_window_seconds"}}
 //	GET  /_fake/cases                     ?page&limit (≤100, default 50)&sort (default updated_at_desc)
 //	                                       &status&channel → {"cases":[…],"total","page","limit"};
-//	                                       active chats included, merged cases not
+//	                                       active chats included, merged cases not; subjects cut to
+//	                                       200 characters
 //	GET  /_fake/cases/{id}                {"case":{…}}; a merged-away id: 404 with "merged_into"
-//	GET  /_fake/cases/{id}/messages       ?page&limit (≤500, default 100)&order (default asc) → {"messages":[…],…}
+//	GET  /_fake/cases/{id}/messages       ?page&limit (≤500, default 100)&order (default asc)
+//	                                       &truncate=N (cut content and content_html to N characters)
+//	                                       → {"messages":[…],…}
 //	GET  /_fake/users                     → {"users":[…],…} by id
 //	GET  /_fake/deliveries                → {"deliveries":[…],…} oldest first; every attempt
 //	GET  /_fake/requests                  → {"requests":[{"method","path","query","status","body",
