@@ -69,7 +69,9 @@ func (s *Server) PendingRedeliveries() []PendingRedelivery {
 //	srv.FlushRedeliveries() // every redelivery due by now has been POSTed and recorded
 //
 // A redelivery that fails again is scheduled for its next step from the clock's
-// current time and is left for a later flush, even when due at once.
+// current time and is left for a later flush, even when due at once. Do not call
+// it from a webhook receiver the server is delivering to: it would wait for
+// itself.
 func (s *Server) FlushRedeliveries() int {
 	s.mu.Lock()
 	now := s.cfg.clock()

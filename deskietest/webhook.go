@@ -108,7 +108,8 @@ func (s *Server) Deliveries() []Delivery {
 // particular). On real time (no [WithClock]) it also waits for the scheduled
 // redeliveries to run out — with a long schedule that takes as long; with
 // WithClock, scheduled redeliveries wait for [Server.FlushRedeliveries] and are
-// not waited for.
+// not waited for. Do not call it from a webhook receiver the server is
+// delivering to: it would wait for itself.
 func (s *Server) WaitDeliveries() { _ = s.waitDeliveries(context.Background()) }
 
 // waitDeliveries waits as WaitDeliveries does, until ctx is done.
