@@ -6,6 +6,7 @@ import (
 	"flag"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/deskie-go/deskie"
@@ -89,6 +90,8 @@ func explain(err error) error {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return errors.New(strings.TrimPrefix(err.Error(), "deskie: ") + " (timed out: see --timeout)")
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return errors.New(strings.TrimPrefix(err.Error(), "deskie: ") + " (nothing answers there: check the base URL, DESKIE_BASE_URL or --base-url)")
 	case !errors.As(err, &ae):
 		return err
 	case ae.StatusCode == http.StatusUnauthorized:

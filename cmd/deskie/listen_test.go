@@ -94,6 +94,7 @@ func nextLine(t *testing.T, lines <-chan string) string {
 }
 
 func TestListenForwardsAndRetries(t *testing.T) {
+	t.Parallel() // each waits for a few polls
 	srv, ch, environ := fakeEnv(t, deskietest.ChannelAsync)
 	local := newLocalHandler(t, 1) // the first delivery fails
 	lines := startListen(t, environ, "--json", "--channel", ch, "--forward", local.url, "--poll", "100ms", "--lookback", "1m")
@@ -145,6 +146,7 @@ func TestListenForwardsAndRetries(t *testing.T) {
 }
 
 func TestListenText(t *testing.T) {
+	t.Parallel() // each waits for a few polls
 	srv, ch, environ := fakeEnv(t, deskietest.ChannelSync)
 	local := newLocalHandler(t, 0)
 	lines := startListen(t, environ, "--channel", ch, "--forward", local.url, "--poll", "100ms", "--lookback", "1m")
@@ -161,6 +163,7 @@ func TestListenText(t *testing.T) {
 }
 
 func TestListenHandlerDown(t *testing.T) {
+	t.Parallel() // each waits for a few polls
 	srv, ch, environ := fakeEnv(t, deskietest.ChannelAsync)
 	ts := httptest.NewServer(http.NotFoundHandler())
 	down := ts.URL + "/deskie/x"

@@ -153,7 +153,7 @@ func (e *env) report(cmd string, err error) int {
 		e.errorf("%s: %s (run 'deskie %s --help')", cmd, ue.msg, cmd)
 		return exitUsage
 	}
-	e.errorf("%s: %s", cmd, err)
+	e.errorf("%s: %s", cmd, strings.TrimPrefix(err.Error(), "deskie: "))
 	return exitFailure
 }
 

@@ -238,7 +238,8 @@ func TestUnreachable(t *testing.T) {
 	environ := map[string]string{"DESKIE_BASE_URL": "http://" + addr, "DESKIE_EMAIL": "agent@example.com", "DESKIE_API_KEY": "some-key-value"}
 	r := cli(t, environ, "channels", "--retries", "0")
 	line := r.oneErrorLine(t)
-	if r.code != exitFailure || !strings.Contains(line, "connection refused") || strings.Contains(line, "some-key-value") {
+	if r.code != exitFailure || !strings.Contains(line, "connection refused") || !strings.Contains(line, "check the base URL") ||
+		strings.Count(line, "deskie:") != 1 || strings.Contains(line, "some-key-value") {
 		t.Fatalf("unreachable: %+v", r)
 	}
 }
