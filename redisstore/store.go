@@ -62,8 +62,9 @@ func WithPrefix(p string) Option {
 // WithTimeout bounds each call to Redis by d, on top of the caller's context
 // (0, the default: only the context and the client's own read/write timeouts
 // bound it). A slow or unreachable Redis then fails the call after d with an
-// error, instead of holding a Send or a webhook delivery. New panics when d is
-// negative.
+// error, instead of holding a Send or a webhook delivery. A few seconds is
+// typical: well below the SDK's turn lease (15 s), so a slow call cannot outlast
+// a lease it is renewing. New panics when d is negative.
 func WithTimeout(d time.Duration) Option {
 	return func(s *Store) {
 		if d < 0 {
