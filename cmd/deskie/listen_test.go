@@ -16,6 +16,9 @@ import (
 	"github.com/deskie-go/deskie/deskietest"
 )
 
+// fastFake has no rate limit, so Watch does not space its polls to a share of it.
+var fastFake = deskietest.WithRateLimit(0, 0)
+
 const listenToken = "listen-test-token-0123456789"
 
 // localHandler is the bridge under development: a webhook handler that refuses
@@ -95,7 +98,7 @@ func nextLine(t *testing.T, lines <-chan string) string {
 
 func TestListenForwardsAndRetries(t *testing.T) {
 	t.Parallel() // each waits for a few polls
-	srv, ch, environ := fakeEnv(t, deskietest.ChannelAsync)
+	srv, ch, environ := fakeEnv(t, deskietest.ChannelAsync, fastFake)
 	local := newLocalHandler(t, 1) // the first delivery fails
 	lines := startListen(t, environ, "--json", "--channel", ch, "--forward", local.url, "--poll", "100ms", "--lookback", "1m")
 
@@ -147,7 +150,7 @@ func TestListenForwardsAndRetries(t *testing.T) {
 
 func TestListenText(t *testing.T) {
 	t.Parallel() // each waits for a few polls
-	srv, ch, environ := fakeEnv(t, deskietest.ChannelSync)
+	srv, ch, environ := fakeEnv(t, deskietest.ChannelSync, fastFake)
 	local := newLocalHandler(t, 0)
 	lines := startListen(t, environ, "--channel", ch, "--forward", local.url, "--poll", "100ms", "--lookback", "1m")
 	ids, err := srv.SeedCases(ch, "bob", 1)
@@ -164,7 +167,7 @@ func TestListenText(t *testing.T) {
 
 func TestListenHandlerDown(t *testing.T) {
 	t.Parallel() // each waits for a few polls
-	srv, ch, environ := fakeEnv(t, deskietest.ChannelAsync)
+	srv, ch, environ := fakeEnv(t, deskietest.ChannelAsync, fastFake)
 	ts := httptest.NewServer(http.NotFoundHandler())
 	down := ts.URL + "/deskie/x"
 	ts.Close() // nothing listens there now

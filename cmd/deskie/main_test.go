@@ -40,10 +40,9 @@ func (r result) oneErrorLine(t *testing.T) string {
 
 // fakeEnv starts an in-process fake with one channel and returns the environment
 // that points the CLI at it.
-func fakeEnv(t *testing.T, typ deskietest.ChannelType) (*deskietest.Server, string, map[string]string) {
+func fakeEnv(t *testing.T, typ deskietest.ChannelType, opts ...deskietest.Option) (*deskietest.Server, string, map[string]string) {
 	t.Helper()
-	srv := deskietest.NewServer()
-	t.Cleanup(srv.Close)
+	srv := deskietest.Start(t, opts...)
 	ch := srv.AddChannel("App", typ, "")
 	return srv, ch, map[string]string{
 		"DESKIE_BASE_URL": srv.URL,
