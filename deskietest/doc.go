@@ -36,6 +36,10 @@
 // moves with every message added to it (customer, agent, note, rule), every
 // change of status or field, and, for the case merged into, every merge.
 //
+// GET /api/cases/{id}/messages.json follows order=asc|desc; without it messages
+// come oldest first, or newest first under [WithMessageOrder]([NewestFirst]) — the
+// real default is undocumented, so test both.
+//
 // Domain rules follow the vendor's custom-channel article: users are found or
 // created by (channel, user_custom_id) and the case answer carries user_id; an
 // e-mail or phone given on create is linked unless already tied to another custom
