@@ -3,6 +3,7 @@ package deskie
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -179,4 +180,105 @@ func TestWatchToleratesAnAPIThatIgnoresSortFilterAndOrder(t *testing.T) {
 	api.mu.Lock()
 	defer api.mu.Unlock()
 	assert.Contains(t, api.pages, "2/2", "the newest of an oldest-first case are on its last page")
+}
+
+// messageAPI serves one case's n messages (ids 1..n, a second apart), honoring
+// order when honor is set, with total_count unless noTotal.
+func messageAPI(t *testing.T, mt *httpmock.MockTransport, n int, honor, noTotal bool) *[]string {
+	t0 := time.Date(2025, 5, 5, 12, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	var asked []string
+	mt.RegisterResponder("GET", testBase+"/api/cases/5/messages.json", func(req *http.Request) (*http.Response, error) {
+		q := req.URL.Query()
+		page, _ := strconv.Atoi(q.Get("page"))
+		limit, _ := strconv.Atoi(q.Get("limit"))
+		mu.Lock()
+		asked = append(asked, q.Get("page"))
+		mu.Unlock()
+		var items []any
+		for i := (page - 1) * limit; i < min(page*limit, n); i++ {
+			id := i + 1
+			if honor && q.Get("order") == "desc" {
+				id = n - i
+			}
+			items = append(items, map[string]any{"message": map[string]any{"message_id": id, "staff_id": 7,
+				"created_at": t0.Add(time.Duration(id) * time.Second).Format(time.RFC1123Z)}})
+		}
+		if noTotal {
+			return httpmock.NewJsonResponse(200, items)
+		}
+		body := map[string]any{"total_count": n}
+		for i, it := range items {
+			body[strconv.Itoa(i)] = it
+		}
+		return httpmock.NewJsonResponse(200, body)
+	})
+	return &asked
+}
+
+func TestWatchReadsTheNewestMessagesInEitherOrder(t *testing.T) {
+	t0 := time.Date(2025, 5, 5, 12, 0, 0, 0, time.UTC)
+	ids := func(msgs []*Message) []int64 {
+		var out []int64
+		for _, m := range msgs {
+			out = append(out, m.ID)
+		}
+		return out
+	}
+	tests := []struct {
+		name            string
+		n               int
+		honor, noTotal bool
+		since           time.Duration // since t0
+		pages           []string
+		first, last     int64 // of what is returned, oldest first
+	}{
+		{"newest first, one page is enough", 250, true, false, 200 * time.Second, []string{"1"}, 151, 250},
+		{"newest first, read on to since", 250, true, false, 120 * time.Second, []string{"1", "2"}, 51, 250},
+		{"oldest first: back from the last page", 250, false, false, 120 * time.Second, []string{"1", "3", "2"}, 101, 250},
+		{"oldest first, no total: to the end", 250, false, true, 240 * time.Second, []string{"1", "2", "3"}, 1, 250},
+		{"all on one page", 40, false, false, 0, []string{"1"}, 1, 40},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, mt := setup(t)
+			asked := messageAPI(t, mt, tt.n, tt.honor, tt.noTotal)
+			w := &watcher{c: c, cfg: newWebhookConfig(nil)}
+			msgs, _, err := w.newestMessages(context.Background(), 5, t0.Add(tt.since))
+			require.NoError(t, err)
+			got := ids(msgs)
+			require.NotEmpty(t, got)
+			assert.Equal(t, tt.first, got[0])
+			assert.Equal(t, tt.last, got[len(got)-1])
+			assert.IsIncreasing(t, got)
+			assert.Equal(t, tt.pages, *asked)
+		})
+	}
+}
+
+func TestWatchLooksUpEachUserOnce(t *testing.T) {
+	c, mt := setup(t)
+	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users/11.json", ok(`{"user":{"user_id":11,"user_custom_id":"u-11","user_custom_channel":"cch1"}}`))
+	rec.on(mt, "GET", "/api/users/12.json", reply{status: 404, body: `{"error":"user_not_found"}`})
+	var logs syncBuffer
+	w := &watcher{c: c, cfg: newWebhookConfig(nil), log: slog.New(slog.NewTextHandler(&logs, nil))}
+	ctx := context.Background()
+	for range 3 {
+		id, err := w.customID(ctx, 11)
+		require.NoError(t, err)
+		assert.Equal(t, "u-11", id)
+	}
+	assert.Len(t, rec.all(), 1, "then from the Store")
+	data, err := c.store.GetRecord(ctx, userKey(11))
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"channel":"cch1","custom_id":"u-11"}`, string(data))
+
+	id, err := w.customID(ctx, 12)
+	require.NoError(t, err)
+	assert.Empty(t, id, "a user the API no longer knows")
+	assert.Contains(t, logs.String(), "user is gone")
+	id, err = w.customID(ctx, 0)
+	require.NoError(t, err)
+	assert.Empty(t, id)
 }
