@@ -226,12 +226,12 @@ func TestWatchReadsTheNewestMessagesInEitherOrder(t *testing.T) {
 		return out
 	}
 	tests := []struct {
-		name            string
-		n               int
+		name           string
+		n              int
 		honor, noTotal bool
-		since           time.Duration // since t0
-		pages           []string
-		first, last     int64 // of what is returned, oldest first
+		since          time.Duration // since t0
+		pages          []string
+		first, last    int64 // of what is returned, oldest first
 	}{
 		{"newest first, one page is enough", 250, true, false, 200 * time.Second, []string{"1"}, 151, 250},
 		{"newest first, read on to since", 250, true, false, 120 * time.Second, []string{"1", "2"}, 51, 250},
