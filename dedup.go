@@ -34,8 +34,6 @@ import (
 const (
 	// claimTTL is how long a claim is held before it must be renewed.
 	claimTTL = time.Minute
-	// claimRenewEvery renews a running call's claim well before it expires.
-	claimRenewEvery = claimTTL / 3
 	// busyPollMin and busyPollMax bound the backoff of a copy asking the store
 	// again whether a claim held elsewhere was completed or released.
 	busyPollMin = 20 * time.Millisecond
@@ -44,6 +42,10 @@ const (
 	// (past the longest a claim can be held without renewal).
 	maxBusyWait = 2 * claimTTL
 )
+
+// claimRenewEvery renews a running call's claim well before it expires (a
+// variable for the tests).
+var claimRenewEvery = claimTTL / 3
 
 // DedupStore remembers which deliveries were handled, so a redelivered reply
 // reaches the handler's function once.
