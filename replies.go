@@ -100,9 +100,10 @@ func WithBudgetShare(f float64) WebhookOption {
 // are skipped unless [WithNotes]; replies your integration added with
 // [MessagesService.Create] (recognized by the record Create leaves in the Store,
 // since the REST API does not flag them) unless [WithAPIReplies], and then they
-// come with FromAPI set. Every agent message counts, in open, waiting and closed
-// cases alike, so a reply followed at once by a closure still arrives; customer
-// messages never do.
+// come with FromAPI set. Since Create records its reply only once the API has
+// answered, an agent reply younger than a few seconds is left for a later poll.
+// Every agent message counts, in open, waiting and closed cases alike, so a reply
+// followed at once by a closure still arrives; customer messages never do.
 //
 // De-duplication is the handler's: a claim on the message id in the client's
 // [Store] (or [WithDedupStore]'s), so a reply is handed to fn once whether the

@@ -16,7 +16,7 @@ import (
 
 // WebhookOption configures [NewWebhookHandler] and [RepliesService.Watch]. Options
 // that concern only one of them are ignored by the other (each says so), so one
-// list can configure both.
+// list can configure both; an invalid value is refused by both.
 type WebhookOption func(*webhookConfig)
 
 // webhookConfig is what the options set; problems collects invalid values, each
