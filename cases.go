@@ -3,7 +3,6 @@ package deskie
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -228,20 +227,12 @@ func writeBody(root string, v any, files []Upload) (any, error) {
 	return append(body, '}'), nil
 }
 
-// caseEnvelope is {"case":{…}}, decoded in one pass straight into the wire form.
-type caseEnvelope struct {
-	Case *caseWire `json:"case"`
-}
-
 func (s *CasesService) send(ctx context.Context, method, path string, body any) (*Case, error) {
-	var env caseEnvelope
-	if err := s.client.call(ctx, method, path, nil, body, &env); err != nil {
+	w, err := sendOne[caseWire](ctx, s.client, method, path, "case", body)
+	if err != nil {
 		return nil, err
 	}
-	if env.Case == nil {
-		return nil, &DecodeError{Method: method, Path: "/api/" + path, Err: errors.New(`answer has no "case" object`)}
-	}
-	return env.Case.toCase(), nil
+	return w.toCase(), nil
 }
 
 // Create creates a case (POST /api/cases.json), as JSON or, when c.Attachments is
@@ -267,8 +258,11 @@ func (s *CasesService) Get(ctx context.Context, caseID int64) (*Case, error) {
 	return s.send(ctx, "GET", fmt.Sprintf("cases/%d.json", caseID), nil)
 }
 
-// CaseUpdate is the body of PUT /api/cases/{id}.json; unset fields are not sent.
-// StaffID and GroupID are pointers because 0 (unassign) differs from "leave as is".
+// CaseUpdate is the body of PUT /api/cases/{id}.json. Zero values are not sent and
+// leave the field as it is: an empty Subject, Status or Priority, LanguageID 0, a
+// nil Labels or CustomFields. StaffID and GroupID are pointers because 0 (unassign)
+// differs from "leave as is". Labels: nil leaves them, an empty non-nil slice
+// ([]int64{}) clears them (sent as "labels":[]).
 type CaseUpdate struct {
 	Subject      string         `json:"subject,omitempty"`
 	Status       CaseStatus     `json:"status,omitempty"`
@@ -276,7 +270,7 @@ type CaseUpdate struct {
 	StaffID      *int64         `json:"staff_id,omitempty"`
 	GroupID      *int64         `json:"group_id,omitempty"`
 	LanguageID   int64          `json:"language_id,omitempty"`
-	Labels       []int64        `json:"labels,omitempty"`
+	Labels       []int64        `json:"labels,omitzero"`
 	CustomFields map[string]any `json:"custom_fields,omitempty"`
 }
 

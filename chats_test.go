@@ -88,7 +88,8 @@ func TestLastChat(t *testing.T) {
 	require.NotNil(t, got)
 	assert.Equal(t, int64(12), got.ID)
 	q := rec.last(t).Query
-	assert.Equal(t, map[string][]string{"user_id[]": {"9"}, "show_active_chats": {"true"}, "sort": {"created_at_desc"}, "limit": {"100"}}, map[string][]string(q))
+	assert.Equal(t, map[string][]string{"user_id[]": {"9"}, "show_active_chats": {"true"}, "sort": {"created_at_desc"}, "limit": {"5"}, "page": {"1"}}, map[string][]string(q),
+		"a small page: the newest chat is first")
 
 	rec2 := &recorder{}
 	rec2.on(mt, "GET", "/api/cases.json", ok(`{"total_count":0}`))
@@ -177,19 +178,27 @@ func TestSendFirstContactFindsExistingUser(t *testing.T) {
 func TestSendRepliesToSavedChat(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	rec.on(mt, "GET", "/api/cases.json", ok(listOf(caseItem(50, 9, "open", "cch12", d2, ""))))
 	rec.on(mt, "POST", "/api/cases/50/messages.json", created(`{"message":{"message_id":501}}`))
 	res, err := c.Chats.Send(context.Background(), &CustomerMessage{Channel: "cch12", UserCustomID: "u-42", UserID: 9, LastCaseID: 50, Content: "more"})
 	require.NoError(t, err)
 	assert.Equal(t, ActionReplied, res.Action)
 	assert.Equal(t, int64(50), res.CaseID)
-	assert.Equal(t, []string{"GET /api/cases.json", "POST /api/cases/50/messages.json"}, paths(rec), "no user lookup when the id is known")
+	assert.Equal(t, []string{"GET /api/users.json", "GET /api/cases.json", "POST /api/cases/50/messages.json"}, paths(rec),
+		"the user id is checked once against the custom id")
+	rec.reset()
+	_, err = c.Chats.Send(context.Background(), &CustomerMessage{Channel: "cch12", UserCustomID: "u-42", UserID: 9, LastCaseID: 50, Content: "more"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"GET /api/cases.json", "POST /api/cases/50/messages.json"}, paths(rec), "a steady Send: one read, one write")
 }
 
 func TestSendFollowsMerge(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	// saved chat 40 is gone: the last chat is 50
+	rec.on(mt, "GET", "/api/cases/40.json", reply{status: 404, body: `{"error":"case_not_found"}`})
 	rec.on(mt, "GET", "/api/cases.json", ok(listOf(caseItem(50, 9, "open", "cch12", d2, ""))))
 	rec.on(mt, "POST", "/api/cases/50/messages.json", created(`{"message":{"message_id":502}}`))
 	res, err := c.Chats.Send(context.Background(), &CustomerMessage{Channel: "cch12", UserCustomID: "u-42", UserID: 9, LastCaseID: 40, Content: "hello?"})
@@ -201,6 +210,7 @@ func TestSendFollowsMerge(t *testing.T) {
 func TestSendClosedCreatesNewCase(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	rec.on(mt, "GET", "/api/cases.json", ok(listOf(caseItem(50, 9, "closed", "cch12", d2, ""))))
 	rec.on(mt, "POST", "/api/cases.json", created(`{"case":{"case_id":80,"user_id":9,"status":"open"}}`))
 	res, err := c.Chats.Send(context.Background(), &CustomerMessage{Channel: "cch12", UserCustomID: "u-42", UserID: 9, LastCaseID: 50, Subject: "Again", Content: "new issue"})
@@ -214,33 +224,41 @@ func TestSendClosedCreatesNewCase(t *testing.T) {
 func TestSendCaseNotFoundRedecides(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	rec.on(mt, "GET", "/api/cases.json",
 		ok(listOf(caseItem(50, 9, "open", "cch12", d2, ""))),
 		ok(listOf(caseItem(60, 9, "open", "cch12", d1, "")))) // 50 was merged into 60 meanwhile
 	rec.on(mt, "POST", "/api/cases/50/messages.json", reply{status: 404, body: `{"error":"case_not_found"}`})
 	rec.on(mt, "POST", "/api/cases/60/messages.json", created(`{"message":{"message_id":600}}`))
+	rec.on(mt, "GET", "/api/cases/50.json", reply{status: 404, body: `{"error":"case_not_found"}`})
 	res, err := c.Chats.Send(context.Background(), &CustomerMessage{Channel: "cch12", UserCustomID: "u-42", UserID: 9, LastCaseID: 50, Content: "x"})
 	require.NoError(t, err)
 	assert.Equal(t, ActionFollowedMerge, res.Action)
 	assert.Equal(t, int64(60), res.CaseID)
-	assert.Equal(t, []string{"GET /api/cases.json", "POST /api/cases/50/messages.json", "GET /api/cases.json", "POST /api/cases/60/messages.json"}, paths(rec))
+	assert.Equal(t, []string{"GET /api/users.json", "GET /api/cases.json", "POST /api/cases/50/messages.json", "GET /api/cases.json",
+		"GET /api/cases/50.json", "POST /api/cases/60/messages.json"}, paths(rec))
 }
 
 func TestSendCaseNotFoundTwiceGivesUp(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	rec.on(mt, "GET", "/api/cases.json", ok(listOf(caseItem(50, 9, "open", "cch12", d2, ""))))
 	rec.on(mt, "POST", "/api/cases/50/messages.json", reply{status: 404, body: `{"error":"case_not_found"}`})
 	_, err := c.Chats.Send(context.Background(), &CustomerMessage{Channel: "cch12", UserCustomID: "u-42", UserID: 9, Content: "x"})
 	assert.True(t, IsNotFound(err))
-	assert.Len(t, rec.all(), 4, "one re-decide, then the error")
+	assert.Len(t, rec.all(), 5, "the user check, one re-decide, then the error")
 }
+
+// user9 is the users.json answer for (cch12, u-42): user 9.
+const user9 = `{"0":{"user":{"user_id":9,"user_custom_id":"u-42","user_custom_channel":"cch12"}},"total_count":1}`
 
 func recentDate() string { return time.Now().Format(time.RFC1123Z) }
 
 func TestSendAmbiguousMessageThatLanded(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	rec.on(mt, "GET", "/api/cases.json", ok(listOf(caseItem(50, 9, "open", "cch12", d2, ""))))
 	rec.on(mt, "POST", "/api/cases/50/messages.json", reply{status: 502, body: `{}`})
 	rec.on(mt, "GET", "/api/cases/50/messages.json", ok(listOf(
@@ -252,13 +270,14 @@ func TestSendAmbiguousMessageThatLanded(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, ActionReplied, res.Action)
 	assert.Equal(t, int64(3), res.Message.ID)
-	assert.Equal(t, []string{"GET /api/cases.json", "POST /api/cases/50/messages.json", "GET /api/cases.json", "GET /api/cases/50/messages.json"}, paths(rec),
+	assert.Equal(t, []string{"GET /api/users.json", "GET /api/cases.json", "POST /api/cases/50/messages.json", "GET /api/cases.json", "GET /api/cases/50/messages.json"}, paths(rec),
 		"one POST only: the message had landed")
 }
 
 func TestSendAmbiguousMessageThatDidNotLand(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	rec.on(mt, "GET", "/api/cases.json", ok(listOf(caseItem(50, 9, "open", "cch12", d2, ""))))
 	rec.on(mt, "POST", "/api/cases/50/messages.json", reply{err: errors.New("connection reset by peer")}, created(`{"message":{"message_id":4}}`))
 	rec.on(mt, "GET", "/api/cases/50/messages.json", ok(listOf(
@@ -267,15 +286,16 @@ func TestSendAmbiguousMessageThatDidNotLand(t *testing.T) {
 	res, err := c.Chats.Send(context.Background(), &CustomerMessage{Channel: "cch12", UserCustomID: "u-42", UserID: 9, LastCaseID: 50, Content: "thanks again"})
 	require.NoError(t, err)
 	assert.Equal(t, int64(4), res.Message.ID)
-	assert.Equal(t, []string{"GET /api/cases.json", "POST /api/cases/50/messages.json", "GET /api/cases.json",
+	assert.Equal(t, []string{"GET /api/users.json", "GET /api/cases.json", "POST /api/cases/50/messages.json", "GET /api/cases.json",
 		"GET /api/cases/50/messages.json", "GET /api/cases.json", "POST /api/cases/50/messages.json"}, paths(rec), "exactly one re-send")
 	all := rec.all()
-	assert.Equal(t, all[1].Body, all[5].Body)
+	assert.Equal(t, all[2].Body, all[6].Body)
 }
 
 func TestSendAmbiguousOldIdenticalMessageIsNotOurs(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	rec.on(mt, "GET", "/api/cases.json", ok(listOf(caseItem(50, 9, "open", "cch12", d2, ""))))
 	rec.on(mt, "POST", "/api/cases/50/messages.json", reply{status: 500, body: `{}`}, created(`{"message":{"message_id":8}}`))
 	rec.on(mt, "GET", "/api/cases/50/messages.json", ok(listOf(
@@ -307,18 +327,22 @@ func TestSendAmbiguousCaseCreateThatLanded(t *testing.T) {
 func TestSendAmbiguousCaseCreateThatDidNotLand(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	rec.on(mt, "GET", "/api/cases.json", ok(listOf(caseItem(50, 9, "closed", "cch12", d1, ""))))
 	rec.on(mt, "POST", "/api/cases.json", reply{status: 500, body: `{}`}, created(`{"case":{"case_id":71,"user_id":9}}`))
+	rec.on(mt, "GET", "/api/cases/50/messages.json", ok(`{"total_count":0}`))
 	res, err := c.Chats.Send(context.Background(), &CustomerMessage{Channel: "cch12", UserCustomID: "u-42", UserID: 9, LastCaseID: 50, Content: "hello"})
 	require.NoError(t, err)
 	assert.Equal(t, int64(71), res.CaseID)
-	assert.Equal(t, []string{"GET /api/cases.json", "POST /api/cases.json", "GET /api/cases.json", "GET /api/cases.json", "POST /api/cases.json"}, paths(rec),
-		"the look saw no new case (last chat still 50), so one re-send")
+	assert.Equal(t, []string{"GET /api/users.json", "GET /api/cases.json", "POST /api/cases.json", "GET /api/cases.json",
+		"GET /api/cases/50/messages.json", "GET /api/cases.json", "POST /api/cases.json"}, paths(rec),
+		"the look found no message of ours, so one re-send")
 }
 
 func TestSendAmbiguousTwiceReturnsAmbiguous(t *testing.T) {
 	c, mt := setup(t)
 	rec := &recorder{}
+	rec.on(mt, "GET", "/api/users.json", ok(user9))
 	rec.on(mt, "GET", "/api/cases.json", ok(listOf(caseItem(50, 9, "open", "cch12", d2, ""))))
 	rec.on(mt, "POST", "/api/cases/50/messages.json", reply{status: 500, body: `{}`})
 	rec.on(mt, "GET", "/api/cases/50/messages.json", ok(`{"total_count":0}`))
@@ -370,34 +394,39 @@ func TestDefaultSubject(t *testing.T) {
 	}
 }
 
-func TestCustomerTurns(t *testing.T) {
-	var l customerLocks
-	ctx := context.Background()
-	a, err := l.wait(ctx, "cch1\x00u")
+func TestCustomerTurnsThroughTheStore(t *testing.T) {
+	srv := deskietest.NewServer()
+	t.Cleanup(srv.Close)
+	ch := srv.AddChannel("App", deskietest.ChannelSync, "")
+	store := NewMemoryStore()
+	c, err := NewClient("", srv.StaffEmail(), srv.APIKey(), WithBaseURL(srv.URL), WithStore(store))
 	require.NoError(t, err)
-	other, err := l.wait(ctx, "cch1\x00v")
-	require.NoError(t, err, "another customer does not wait")
-	other.done()
+	ctx := context.Background()
 
-	canceled, cancel := context.WithCancel(ctx)
-	cancel()
-	_, err = l.wait(canceled, "cch1\x00u")
-	require.ErrorIs(t, err, context.Canceled, "a waiting Send gives up with its context")
+	// Another replica holds the customer's turn: a Send waits, and gives up with its context.
+	ok, _, err := store.AcquireTurn(ctx, turnKey(ch, "u"), "other-replica", time.Minute)
+	require.NoError(t, err)
+	require.True(t, ok)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err = c.Chats.Send(short, &CustomerMessage{Channel: ch, UserCustomID: "u", Content: "hi"})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Empty(t, srv.Cases(), "nothing was written while another Send held the turn")
 
-	next := make(chan *customerTurn)
-	go func() {
-		b, err := l.wait(ctx, "cch1\x00u")
-		assert.NoError(t, err)
-		next <- b
-	}()
-	select {
-	case <-next:
-		t.Fatal("the second Send ran while the first held the turn")
-	case <-time.After(20 * time.Millisecond):
-	}
-	a.done()
-	(<-next).done()
-	assert.Empty(t, l.turns, "entries live only while held or awaited")
+	// Another customer does not wait.
+	_, err = c.Chats.Send(ctx, &CustomerMessage{Channel: ch, UserCustomID: "v", Content: "hi"})
+	require.NoError(t, err)
+
+	// Released: the next Send goes.
+	require.NoError(t, store.ReleaseTurn(ctx, turnKey(ch, "u"), "other-replica", nil, time.Minute))
+	res, err := c.Chats.Send(ctx, &CustomerMessage{Channel: ch, UserCustomID: "u", Content: "hi"})
+	require.NoError(t, err)
+	assert.Equal(t, ActionCreatedCase, res.Action)
+
+	// The turn is free after a Send: another holder can take it at once.
+	ok, _, err = store.AcquireTurn(ctx, turnKey(ch, "u"), "third", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, ok)
 }
 
 // breakSecond forwards requests, but answers the second POST to a messages path
@@ -439,10 +468,7 @@ func TestSendBurstOfIdenticalTexts(t *testing.T) {
 	first, err := c.Chats.Send(ctx, msg(0, 0, "hello"))
 	require.NoError(t, err)
 
-	// Hold the customer's turn so that both "ok"s queue behind it, in order.
-	key := ch + "\x00u"
-	hold, err := c.customers.wait(ctx, key)
-	require.NoError(t, err)
+	// Both "ok"s come in a burst, before the app saved anything newer than "hello".
 	results := make([]*SendResult, 2)
 	var wg sync.WaitGroup
 	for i := range results {
@@ -451,13 +477,7 @@ func TestSendBurstOfIdenticalTexts(t *testing.T) {
 			assert.NoError(t, err)
 			results[i] = res
 		})
-		require.Eventually(t, func() bool {
-			c.customers.mu.Lock()
-			defer c.customers.mu.Unlock()
-			return c.customers.turns[key].refs == i+2
-		}, 5*time.Second, time.Millisecond)
 	}
-	hold.done()
 	wg.Wait()
 
 	var texts []string

@@ -8,12 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"net/textproto"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-querystring/query"
@@ -76,14 +73,12 @@ type Client struct {
 	retryWaitMax  time.Duration
 	maxRetryAfter time.Duration
 
-	limiter *limiter
-	// customers serializes Chats.Send per customer (see customerLocks).
-	customers customerLocks
+	budget      *budget
+	presetLimit int // WithRateBudget's figure, given to the store at start
 	// store holds turns, idempotency records, reply claims and the rate budget.
 	store Store
-
-	rateMu sync.Mutex
-	rate   Rate
+	// turnLease is how long a customer's turn is held without renewal.
+	turnLease time.Duration
 }
 
 // credentials are the Basic-auth pair.
@@ -117,136 +112,6 @@ func (c *Client) Format(f fmt.State, _ rune) {
 // String returns the client's description without its credentials.
 func (c *Client) String() string { return fmt.Sprint(c) }
 
-// Option configures a [Client] in [NewClient].
-type Option func(*Client) error
-
-// WithBaseURL replaces the default origin https://{subdomain}.deskie.io, e.g. with
-// "https://acme.omnidesk.ru" for Omnidesk (same API) or an httptest / deskietest URL.
-// Only scheme and host (and an optional path prefix) are used; "/api/" is appended.
-func WithBaseURL(origin string) Option {
-	return func(c *Client) error {
-		u, err := url.Parse(strings.TrimSpace(origin))
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return &ArgumentError{Field: "WithBaseURL", Reason: fmt.Sprintf("%q is not an http(s) origin", origin)}
-		}
-		if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-			return &ArgumentError{Field: "WithBaseURL", Reason: "origin must not carry credentials, a query or a fragment"}
-		}
-		u.Path = strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api") + "/api/"
-		c.baseURL = u
-		return nil
-	}
-}
-
-// WithHTTPClient sends requests through hc (its Transport, Timeout, Jar and
-// CheckRedirect). Without it the client uses http.DefaultTransport with a 60 s
-// timeout per attempt. The SDK wraps hc's transport with its rate budget; hc itself is
-// not modified, and a transport swapped into hc later (as httpmock does) is used.
-func WithHTTPClient(hc *http.Client) Option {
-	return func(c *Client) error {
-		if hc == nil {
-			return &ArgumentError{Field: "WithHTTPClient", Reason: "nil *http.Client"}
-		}
-		c.hc = hc
-		return nil
-	}
-}
-
-// WithMaxRetries sets how many times a failed request is retried (default 3);
-// 0 disables retries. Which failures are retried is described at [Client.Do].
-func WithMaxRetries(n int) Option {
-	return func(c *Client) error {
-		if n < 0 {
-			return &ArgumentError{Field: "WithMaxRetries", Reason: fmt.Sprintf("%d is negative", n)}
-		}
-		c.maxRetries = n
-		return nil
-	}
-}
-
-// WithRetryWait sets the exponential backoff between retries: it starts at min and
-// doubles up to max, with jitter (defaults 1 s and 30 s).
-func WithRetryWait(minWait, maxWait time.Duration) Option {
-	return func(c *Client) error {
-		if minWait <= 0 || maxWait < minWait {
-			return &ArgumentError{Field: "WithRetryWait", Reason: fmt.Sprintf("need 0 < min <= max, got %v, %v", minWait, maxWait)}
-		}
-		c.retryWaitMin, c.retryWaitMax = minWait, maxWait
-		return nil
-	}
-}
-
-// WithMaxRetryAfter caps how long the client waits on a retry_after the API sends
-// (default 60 s): a large or broken header never parks a caller for an hour.
-func WithMaxRetryAfter(d time.Duration) Option {
-	return func(c *Client) error {
-		if d <= 0 {
-			return &ArgumentError{Field: "WithMaxRetryAfter", Reason: fmt.Sprintf("%v is not positive", d)}
-		}
-		c.maxRetryAfter = d
-		return nil
-	}
-}
-
-// WithRateBudget presets the account's limit in requests per minute, so the
-// client-side budget paces the very first burst; without it the budget learns the
-// limit from the first answer's rate_limit_per_minute header (and holds other
-// requests until that answer arrives). A negative value turns the client-side
-// budget off (429 answers are still retried).
-func WithRateBudget(perMinute int) Option {
-	return func(c *Client) error {
-		if perMinute < 0 {
-			c.limiter.disabled = true
-			return nil
-		}
-		if perMinute < 2 {
-			return &ArgumentError{Field: "WithRateBudget", Reason: fmt.Sprintf("%d per minute cannot pay for a write (cost 2)", perMinute)}
-		}
-		c.limiter.disabled = false
-		c.limiter.preset(perMinute)
-		return nil
-	}
-}
-
-// WithStore keeps the client's shared state in st instead of a [NewMemoryStore]:
-// Chats.Send's customer turns and idempotency records, the account's rate budget,
-// and the de-duplication of [Client.NewWebhookHandler] and Replies.Watch. Give
-// every replica of a bridge the same shared store (package redisstore) and they
-// act as one client: one case per customer, one budget, each reply once.
-func WithStore(st Store) Option {
-	return func(c *Client) error {
-		if st == nil {
-			return &ArgumentError{Field: "WithStore", Reason: "nil Store"}
-		}
-		c.store = st
-		return nil
-	}
-}
-
-// WithLogger sends the client's log lines (retries, rate waits, rejected webhook
-// deliveries) to l. Lines carry method and path, never credentials, query strings
-// or message text. The default discards them.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *Client) error {
-		if l == nil {
-			return &ArgumentError{Field: "WithLogger", Reason: "nil *slog.Logger"}
-		}
-		c.logger = l
-		return nil
-	}
-}
-
-// WithUserAgent sets the User-Agent header (default "deskie-go/<Version>").
-func WithUserAgent(ua string) Option {
-	return func(c *Client) error {
-		if strings.TrimSpace(ua) == "" || strings.ContainsAny(ua, "\r\n") {
-			return &ArgumentError{Field: "WithUserAgent", Reason: "empty or multi-line"}
-		}
-		c.userAgent = ua
-		return nil
-	}
-}
-
 // NewClient returns a client for the account at https://{subdomain}.deskie.io that
 // authenticates as staffEmail with apiKey (HTTP Basic auth; requests run with that
 // agent's permissions). The API key is never printed: not in errors, logs or %v.
@@ -260,7 +125,8 @@ func NewClient(subdomain, staffEmail, apiKey string, opts ...Option) (*Client, e
 		retryWaitMin:  defaultRetryWaitMin,
 		retryWaitMax:  defaultRetryWaitMax,
 		maxRetryAfter: defaultMaxRetryAfter,
-		limiter:       newLimiter(),
+		budget:        newBudget(),
+		turnLease:     defaultTurnLease,
 	}
 	for _, opt := range opts {
 		if opt == nil {
@@ -272,6 +138,9 @@ func NewClient(subdomain, staffEmail, apiKey string, opts ...Option) (*Client, e
 	}
 	if c.store == nil {
 		c.store = NewMemoryStore()
+	}
+	if c.baseURL != nil && strings.TrimSpace(subdomain) != "" {
+		return nil, &ArgumentError{Field: "subdomain", Reason: fmt.Sprintf("%q given together with WithBaseURL(%q): pass \"\" as the subdomain, or drop WithBaseURL", strings.TrimSpace(subdomain), c.baseURL.Scheme+"://"+c.baseURL.Host)}
 	}
 	if c.baseURL == nil {
 		sub := strings.TrimSpace(subdomain)
@@ -289,14 +158,23 @@ func NewClient(subdomain, staffEmail, apiKey string, opts ...Option) (*Client, e
 	if strings.TrimSpace(apiKey) == "" {
 		return nil, &ArgumentError{Field: "apiKey", Reason: "empty"}
 	}
-	c.limiter.maxWait = c.maxRetryAfter
-	c.limiter.logger = c.logger
+	c.budget.maxWait, c.budget.logger = c.maxRetryAfter, c.logger
+	c.budget.store, c.budget.key = c.store, budgetKey(c)
+	if c.presetLimit > 0 && !c.budget.disabled {
+		if err := c.store.ObserveBudget(context.Background(), c.budget.key, BudgetObservation{
+			Now: c.budget.now(), Window: c.budget.window, Limit: c.presetLimit, Left: -1, RetryAfter: -1, Gen: -1,
+		}); err != nil {
+			return nil, storeErr("preset rate budget", err)
+		}
+		c.budget.limit = c.presetLimit
+	}
 	user := c.hc
+	// The caller's Timeout bounds each attempt from the moment it is sent (the
+	// transport applies it), never the wait for the rate budget before it.
 	c.hc = &http.Client{
-		Transport:     &budgetTransport{client: user, limiter: c.limiter, owner: c},
-		Timeout:       user.Timeout,
+		Transport:     &budgetTransport{client: user, budget: c.budget, timeout: user.Timeout},
 		Jar:           user.Jar,
-		CheckRedirect: user.CheckRedirect,
+		CheckRedirect: c.sameOriginRedirects(user.CheckRedirect),
 	}
 	c.common.client = c
 	c.Cases = (*CasesService)(&c.common)
@@ -321,122 +199,6 @@ func validSubdomain(s string) bool {
 // BaseURL returns the API root every relative path is resolved against,
 // e.g. https://acme.deskie.io/api/.
 func (c *Client) BaseURL() string { return c.baseURL.String() }
-
-// Rate returns the rate-limit state from the most recent answer: the account's
-// limit per minute, the calls left in the window and, near the limit, how long until
-// it refreshes. Zero until the first answer.
-func (c *Client) Rate() Rate {
-	c.rateMu.Lock()
-	defer c.rateMu.Unlock()
-	return c.rate
-}
-
-// Rate is the API's rate-limit state as reported by the lower-case headers
-// rate_limit_per_minute, api_calls_left and retry_after (seconds).
-type Rate struct {
-	// Limit is the account's requests per minute (rate_limit_per_minute).
-	Limit int
-	// Remaining is the calls left in the current window (api_calls_left); a write
-	// costs 2, a read 1.
-	Remaining int
-	// RetryAfter is how long until the window refreshes (retry_after), when sent.
-	RetryAfter time.Duration
-	// Observed is when the answer carrying these values arrived.
-	Observed time.Time
-}
-
-// parseRate reads the rate headers; ok reports whether any was present.
-// The API sends them lower-case with underscores (not Retry-After); Go canonicalizes
-// them to Rate_limit_per_minute etc., which Header.Get finds either way. Retry-After
-// is accepted as a fallback.
-func parseRate(h http.Header, now time.Time) (r Rate, ok bool) {
-	r.Observed = now
-	if v, found := headerInt(h, hdrLimit); found {
-		r.Limit, ok = v, true
-	}
-	if v, found := headerInt(h, hdrLeft); found {
-		r.Remaining, ok = v, true
-	}
-	if d, found := retryAfter(h); found {
-		r.RetryAfter, ok = d, true
-	}
-	return r, ok
-}
-
-// rateHeader is one of the API's rate headers. The wire name is lower case with
-// underscores; Go stores it canonicalized ("Rate_limit_per_minute") when it reads
-// an answer. Looking both up directly avoids canonicalizing on every call.
-type rateHeader struct{ wire, canonical string }
-
-func newRateHeader(wire string) rateHeader {
-	return rateHeader{wire: wire, canonical: textproto.CanonicalMIMEHeaderKey(wire)}
-}
-
-var (
-	hdrLimit      = newRateHeader("rate_limit_per_minute")
-	hdrLeft       = newRateHeader("api_calls_left")
-	hdrRetryAfter = newRateHeader("retry_after")
-)
-
-func (r rateHeader) get(h http.Header) string {
-	if v := h[r.canonical]; len(v) > 0 {
-		return v[0]
-	}
-	if v := h[r.wire]; len(v) > 0 {
-		return v[0]
-	}
-	return ""
-}
-
-func headerInt(h http.Header, key rateHeader) (int, bool) {
-	v := strings.TrimSpace(key.get(h))
-	if v == "" {
-		return 0, false
-	}
-	n, err := parseIntText(v)
-	if err != nil {
-		return 0, false
-	}
-	return int(n), true
-}
-
-// retryAfter reads retry_after (seconds, possibly fractional) or Retry-After.
-func retryAfter(h http.Header) (time.Duration, bool) {
-	v := strings.TrimSpace(hdrRetryAfter.get(h))
-	if v == "" {
-		v = strings.TrimSpace(h.Get("Retry-After"))
-	}
-	if v == "" {
-		return 0, false
-	}
-	var secs float64
-	if _, err := fmt.Sscanf(v, "%g", &secs); err != nil || secs < 0 {
-		if t, err := http.ParseTime(v); err == nil {
-			return max(time.Until(t), 0), true
-		}
-		return 0, false
-	}
-	return time.Duration(secs * float64(time.Second)), true
-}
-
-// observeRate merges an answer's rate headers into Client.Rate: a header the answer
-// did not carry keeps its last value, except retry_after, which only means something
-// on the answer that sent it.
-func (c *Client) observeRate(h http.Header) {
-	r, ok := parseRate(h, time.Now())
-	if !ok {
-		return
-	}
-	c.rateMu.Lock()
-	defer c.rateMu.Unlock()
-	if _, has := headerInt(h, hdrLimit); !has {
-		r.Limit = c.rate.Limit
-	}
-	if _, has := headerInt(h, hdrLeft); !has {
-		r.Remaining = c.rate.Remaining
-	}
-	c.rate = r
-}
 
 // Response wraps the HTTP answer of a call made with [Client.Do]. Its body has
 // already been read and closed.
@@ -534,7 +296,9 @@ func (c *Client) Do(req *http.Request, v any) (*Response, error) {
 		RetryWaitMax: c.retryWaitMax,
 		CheckRetry:   call.checkRetry,
 		Backoff:      call.backoff,
-		ErrorHandler: call.giveUp,
+		// The last answer is kept when retries are spent (the default handler would
+		// drop it), so the caller's error carries its status and the API's code.
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 		// Logger stays nil: retryablehttp would log full URLs (query strings included);
 		// callState logs each retry itself with method and path only.
 	}
@@ -543,8 +307,7 @@ func (c *Client) Do(req *http.Request, v any) (*Response, error) {
 		return nil, call.requestError(ctx, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	rate, _ := parseRate(resp.Header, time.Now())
-	response := &Response{Response: resp, Rate: rate}
+	response := &Response{Response: resp, Rate: rateOf(resp)}
 	if err := call.checkResponse(resp); err != nil {
 		return response, err
 	}
@@ -564,7 +327,8 @@ func (c *Client) Do(req *http.Request, v any) (*Response, error) {
 			return response, fmt.Errorf("deskie: %s %s: answer larger than %d bytes", req.Method, call.path, maxResponseBody)
 		}
 		if err := json.Unmarshal(data, v); err != nil {
-			return response, &DecodeError{Method: req.Method, Path: call.path, Err: err}
+			// The server answered 2xx: a write happened, but what it made is unknown.
+			return response, &DecodeError{Method: req.Method, Path: call.path, Err: err, Ambiguous: !idempotent(req.Method)}
 		}
 	}
 	return response, nil
@@ -580,191 +344,23 @@ func (c *Client) call(ctx context.Context, method, path string, q, body, v any) 
 	return err
 }
 
-// idempotent reports whether a method may be retried after the server might have
-// acted on it.
-func idempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodOptions:
-		return true
-	}
-	return false
-}
+// errRedirect is the reason a redirect is refused.
+var errRedirect = errors.New("deskie: refusing a redirect off the API's origin or from https to http (credentials and message text never leave the origin)")
 
-// isWrite reports whether the API charges a method as a write (2 units).
-func isWrite(method string) bool {
-	switch method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
-		return true
-	}
-	return false
-}
-
-// callState is the per-call view the retry hooks share: the method (which
-// retryablehttp's CheckRetry does not see), and what the last attempt returned.
-type callState struct {
-	client    *Client
-	method    string
-	path      string
-	attempts  int
-	ambiguous bool
-	lastErr   error
-}
-
-func (s *callState) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
-	s.attempts++
-	s.lastErr = err
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		if err == nil {
-			s.lastErr = ctxErr
+// sameOriginRedirects follows a redirect only within the API's origin (same
+// scheme, host and port, so never from https to http), then applies the caller's
+// own policy (or Go's default limit of 10 redirects).
+func (c *Client) sameOriginRedirects(next func(*http.Request, []*http.Request) error) func(*http.Request, []*http.Request) error {
+	return func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != c.baseURL.Scheme || req.URL.Host != c.baseURL.Host {
+			return fmt.Errorf("%w: %s %s → %s://%s", errRedirect, via[0].Method, via[0].URL.Path, req.URL.Scheme, req.URL.Host)
 		}
-		s.ambiguous = !idempotent(s.method) && !notSent(err)
-		return false, ctxErr
-	}
-	if err != nil {
-		if notSent(err) {
-			return true, nil
+		if next != nil {
+			return next(req, via)
 		}
-		if idempotent(s.method) {
-			return retryableTransportError(err), nil
+		if len(via) >= 10 {
+			return errors.New("deskie: stopped after 10 redirects")
 		}
-		s.ambiguous = true
-		return false, nil
-	}
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests, isOldRateLimit(resp):
-		return true, nil // the server refused: it did not act, whatever the method
-	case resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented:
-		if idempotent(s.method) {
-			return true, nil
-		}
-		s.ambiguous = true
-	}
-	return false, nil
-}
-
-// retryableTransportError excludes errors that a retry cannot fix.
-func retryableTransportError(err error) bool {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		msg := ue.Err.Error()
-		for _, permanent := range []string{"unsupported protocol scheme", "certificate", "stopped after", "invalid header"} {
-			if strings.Contains(msg, permanent) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func (s *callState) backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
-	wait := expBackoff(minWait, maxWait, attempt)
-	status := 0
-	if resp != nil {
-		status = resp.StatusCode
-		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusForbidden {
-			if d, ok := retryAfter(resp.Header); ok {
-				wait = min(d, s.client.maxRetryAfter)
-			}
-		}
-	}
-	s.client.logger.Info("deskie: retrying request", "method", s.method, "path", s.path,
-		"status", status, "attempt", attempt+1, "wait", wait)
-	return wait
-}
-
-// expBackoff is min·2^attempt capped at max, with jitter in [d/2, d].
-func expBackoff(minWait, maxWait time.Duration, attempt int) time.Duration {
-	d := minWait
-	for i := 0; i < attempt && d < maxWait; i++ {
-		d *= 2
-	}
-	d = min(d, maxWait)
-	if half := d / 2; half > 0 {
-		d = half + rand.N(half+1) //nolint:gosec // G404: backoff jitter needs no cryptographic randomness
-	}
-	return d
-}
-
-// giveUp keeps the last answer when retries are spent (retryablehttp would drop
-// it), so the caller's error carries its status and the API's error code.
-func (s *callState) giveUp(resp *http.Response, err error, attempts int) (*http.Response, error) {
-	s.attempts = attempts
-	if err != nil {
-		if resp != nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
-			_ = resp.Body.Close()
-		}
-		return nil, err
-	}
-	return resp, nil
-}
-
-func (s *callState) requestError(ctx context.Context, err error) error {
-	if s.lastErr != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-		err = errors.Join(ctx.Err(), s.lastErr)
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err // url.Error repeats the URL, query string included
-	}
-	return &RequestError{Method: s.method, Path: s.path, Attempts: s.attempts, Ambiguous: s.ambiguous, Err: err}
-}
-
-func (s *callState) checkResponse(resp *http.Response) error {
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	apiErr := APIError{
-		StatusCode: resp.StatusCode,
-		Method:     s.method,
-		Path:       s.path,
-		Attempts:   max(s.attempts, 1),
-		ambiguous:  s.ambiguous,
-	}
-	var wire struct {
-		Error   flexString `json:"error"`
-		Message flexString `json:"message"`
-	}
-	if json.Unmarshal(body, &wire) == nil {
-		apiErr.Code, apiErr.Message = string(wire.Error), string(wire.Message)
-	}
-	if apiErr.Code == "" && apiErr.Message == "" {
-		apiErr.Message = strings.TrimSpace(string(body[:min(len(body), 200)]))
-	}
-	if resp.StatusCode == http.StatusTooManyRequests || bodySaysRateLimit(resp.StatusCode, body) {
-		d, _ := retryAfter(resp.Header)
-		return &RateLimitError{APIError: apiErr, RetryAfter: d}
-	}
-	return &apiErr
-}
-
-// isOldRateLimit recognizes the pre-2024 throttling answer: a 403 whose body says
-// "rate limit exceeded". It peeks at the body and puts it back.
-func isOldRateLimit(resp *http.Response) bool {
-	if resp.StatusCode != http.StatusForbidden {
-		return false
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	_ = resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return bodySaysRateLimit(resp.StatusCode, body)
-}
-
-func bodySaysRateLimit(status int, body []byte) bool {
-	return status == http.StatusForbidden && bytes.Contains(bytes.ToLower(body), []byte("rate limit exceeded"))
-}
-
-// checkPaging validates the page/limit pair every list endpoint takes.
-func checkPaging(page, limit int) error {
-	if page < 0 {
-		return &ArgumentError{Field: "Page", Reason: fmt.Sprintf("%d is negative", page)}
-	}
-	if page > maxPage {
-		return &ArgumentError{Field: "Page", Reason: fmt.Sprintf("%d is past the API's last page %d", page, maxPage)}
-	}
-	if limit < 0 || limit > maxLimit {
-		return &ArgumentError{Field: "Limit", Reason: fmt.Sprintf("%d is outside 0..%d", limit, maxLimit)}
-	}
-	return nil
 }

@@ -61,7 +61,14 @@ func TestNewClientBaseURL(t *testing.T) {
 	c, err := NewClient("acme", testEmail, testKey)
 	require.NoError(t, err)
 	assert.Equal(t, "https://acme.deskie.io/api/", c.BaseURL())
-	assert.Equal(t, 60*time.Second, c.hc.Timeout, "an attempt never hangs forever by default")
+	assert.Equal(t, 60*time.Second, c.hc.Transport.(*budgetTransport).timeout, "an attempt never hangs forever by default")
+	assert.Zero(t, c.hc.Timeout, "the wait for the rate budget is not part of an attempt's timeout")
+
+	_, err = NewClient("acme", testEmail, testKey, WithBaseURL("https://acme.omnidesk.ru"))
+	var ae *ArgumentError
+	require.ErrorAs(t, err, &ae, "a subdomain and WithBaseURL together are ambiguous")
+	assert.Contains(t, err.Error(), `"acme"`)
+	assert.Contains(t, err.Error(), "https://acme.omnidesk.ru")
 
 	for origin, want := range map[string]string{
 		"https://acme.omnidesk.ru":      "https://acme.omnidesk.ru/api/",
@@ -434,18 +441,20 @@ func TestSecretAndErrorStrings(t *testing.T) {
 
 func TestRetryAfterForms(t *testing.T) {
 	for value, want := range map[string]time.Duration{"2": 2 * time.Second, "0.25": 250 * time.Millisecond, " 3 ": 3 * time.Second} {
-		d, ok := retryAfter(http.Header{"Retry_after": {value}})
+		d, ok := retryAfterAt(http.Header{"Retry_after": {value}})
 		assert.True(t, ok)
 		assert.Equal(t, want, d, value)
 	}
-	d, ok := retryAfter(http.Header{"Retry-After": {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}})
+	d, ok := retryAfterAt(http.Header{"Retry-After": {time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}})
 	assert.True(t, ok)
 	assert.InDelta(t, time.Hour.Seconds(), d.Seconds(), 5)
-	_, ok = retryAfter(http.Header{"Retry_after": {"soon"}})
+	_, ok = retryAfterAt(http.Header{"Retry_after": {"soon"}})
 	assert.False(t, ok)
-	_, ok = retryAfter(http.Header{"retry_after": {"-1"}})
+	_, ok = retryAfterAt(http.Header{"retry_after": {"-1"}})
 	assert.False(t, ok)
-	d, ok = retryAfter(http.Header{"retry_after": {"4"}}) // set by direct assignment, not canonicalized
+	d, ok = retryAfterAt(http.Header{"retry_after": {"4"}}) // set by direct assignment, not canonicalized
 	assert.True(t, ok)
 	assert.Equal(t, 4*time.Second, d)
 }
+
+func retryAfterAt(h http.Header) (time.Duration, bool) { return retryAfter(h, time.Now()) }

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"iter"
 	"math"
 	"sort"
 	"strconv"
@@ -250,101 +248,33 @@ func decodeItem[T any](raw json.RawMessage, root string) (*T, error) {
 	return item, nil
 }
 
-// listEnvelope decodes a list answer through decodeList when used as the v of
-// Client.Do.
-type listEnvelope[T any] struct {
-	root  string
-	items []*T
-	total int
+// oneEnvelope decodes a single-object answer, {"<root>":{…}}, straight into the
+// wire form W. It is the one decoder of cases, users and messages; a missing root
+// object is a decoding error, reported by Client.Do as a *DecodeError with the
+// same path an *APIError would carry.
+type oneEnvelope[W any] struct {
+	root string
+	item *W
 }
 
-func (l *listEnvelope[T]) UnmarshalJSON(b []byte) error {
-	var err error
-	l.items, l.total, err = decodeList[T](b, l.root)
-	return err
-}
-
-// count is the list's total_count, or the number of items when it was not sent.
-func (l *listEnvelope[T]) count() int {
-	if l.total < 0 {
-		return len(l.items)
+func (e *oneEnvelope[W]) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
 	}
-	return l.total
+	raw, ok := m[e.root]
+	if !ok || string(raw) == "null" {
+		return fmt.Errorf("answer has no %q object", e.root)
+	}
+	e.item = new(W)
+	return json.Unmarshal(raw, e.item)
 }
 
-// getList fetches one page of a list endpoint.
-func getList[T any](ctx context.Context, c *Client, path, root string, q any) (*listEnvelope[T], error) {
-	env := &listEnvelope[T]{root: root}
-	if err := c.call(ctx, "GET", path, q, nil, env); err != nil {
+// sendOne makes a call whose answer is one object under root.
+func sendOne[W any](ctx context.Context, c *Client, method, path, root string, body any) (*W, error) {
+	env := &oneEnvelope[W]{root: root}
+	if err := c.call(ctx, method, path, nil, body, env); err != nil {
 		return nil, err
 	}
-	return env, nil
-}
-
-// allPages is every All iterator: it walks path's pages lazily through paginate,
-// query pointing the caller's (copied) options at one page. The total it goes by
-// is the answer's total_count; when that is not sent (an array answer), a short
-// page ends the walk.
-func allPages[T any](ctx context.Context, c *Client, path, root string, page, limit int, query func(page, limit int) any) iter.Seq2[*T, error] {
-	return paginate(ctx, page, limit, func(page, limit int) ([]*T, int, error) {
-		env, err := getList[T](ctx, c, path, root, query(page, limit))
-		if err != nil {
-			return nil, 0, err
-		}
-		return env.items, env.total, nil
-	})
-}
-
-// failedSeq yields err once: an All iterator given bad options.
-func failedSeq[T any](err error) iter.Seq2[*T, error] {
-	return func(yield func(*T, error) bool) { yield(nil, err) }
-}
-
-// The API serves at most page 500 of at most 100 items.
-const (
-	maxPage  = 500
-	maxLimit = 100
-)
-
-// ErrTooManyResults is yielded by the All iterators when a filter matches more
-// items than the API can page through (500 pages of 100): narrow the filter.
-var ErrTooManyResults = errors.New("deskie: more results than the API can page through (500 pages × 100); narrow the filter")
-
-// paginate walks pages lazily: fetch(page, limit) is called for each page only
-// when the caller has consumed the previous one, so memory holds one page at a
-// time. It stops on the first error, at the end, or when the consumer stops.
-func paginate[T any](ctx context.Context, page, limit int, fetch func(page, limit int) ([]*T, int, error)) iter.Seq2[*T, error] {
-	if page <= 0 {
-		page = 1
-	}
-	if limit <= 0 || limit > maxLimit {
-		limit = maxLimit
-	}
-	return func(yield func(*T, error) bool) {
-		seen := (page - 1) * limit
-		for ; ; page++ {
-			if err := ctx.Err(); err != nil {
-				yield(nil, err)
-				return
-			}
-			if page > maxPage {
-				yield(nil, ErrTooManyResults)
-				return
-			}
-			items, total, err := fetch(page, limit)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			for _, it := range items {
-				if !yield(it, nil) {
-					return
-				}
-			}
-			seen += len(items)
-			if len(items) < limit || (total >= 0 && seen >= total) {
-				return
-			}
-		}
-	}
+	return env.item, nil
 }

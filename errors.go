@@ -1,10 +1,15 @@
 package deskie
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -134,13 +139,20 @@ func (e *RequestError) Unwrap() error { return e.Err }
 // Is reports whether target is [ErrAmbiguous] and the request may have been applied.
 func (e *RequestError) Is(target error) bool { return target == ErrAmbiguous && e.Ambiguous }
 
-// DecodeError is a 2xx answer whose body could not be decoded.
+// DecodeError is a 2xx answer whose body could not be decoded. For a write
+// (POST) the server said it acted, but what it made is unknown: such an error
+// also matches [ErrAmbiguous], and a caller looks before writing again.
 type DecodeError struct {
-	// Method and Path identify the call.
+	// Method and Path identify the call (Path as APIError reports it).
 	Method, Path string
 	// Err is the JSON error.
 	Err error
+	// Ambiguous is true for a write whose answer could not be read.
+	Ambiguous bool
 }
+
+// Is reports whether target is ErrAmbiguous and the write may have been applied.
+func (e *DecodeError) Is(target error) bool { return target == ErrAmbiguous && e.Ambiguous }
 
 // Error names the endpoint and the decoding problem.
 func (e *DecodeError) Error() string {
@@ -185,3 +197,71 @@ func notSent(err error) bool {
 	var dns *net.DNSError
 	return errors.As(err, &dns)
 }
+
+// checkResponse maps a non-2xx answer to an *APIError (a 429, or an old-style 403
+// "rate limit exceeded", to a *RateLimitError), reading the body with a cap.
+func (s *callState) checkResponse(resp *http.Response) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	apiErr := APIError{
+		StatusCode: resp.StatusCode,
+		Method:     s.method,
+		Path:       s.path,
+		Attempts:   max(s.attempts, 1),
+		ambiguous:  s.ambiguous,
+	}
+	var wire struct {
+		Error   flexString `json:"error"`
+		Message flexString `json:"message"`
+	}
+	if json.Unmarshal(body, &wire) == nil {
+		apiErr.Code, apiErr.Message = string(wire.Error), string(wire.Message)
+	}
+	if apiErr.Code == "" && apiErr.Message == "" {
+		apiErr.Message = strings.TrimSpace(string(body[:min(len(body), 200)]))
+	}
+	// A proxy that echoes the request must not leak the key into logs.
+	apiErr.Code = s.client.auth.redact(apiErr.Code)
+	apiErr.Message = s.client.auth.redact(apiErr.Message)
+	if resp.StatusCode == http.StatusTooManyRequests || bodySaysRateLimit(resp.StatusCode, body) {
+		d, _ := retryAfter(resp.Header, time.Now())
+		return &RateLimitError{APIError: apiErr, RetryAfter: d}
+	}
+	return &apiErr
+}
+
+// isOldRateLimit recognizes the pre-2024 throttling answer: a 403 whose body says
+// "rate limit exceeded". It peeks at the body and puts it back.
+func isOldRateLimit(resp *http.Response) bool {
+	if resp.StatusCode != http.StatusForbidden {
+		return false
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_ = resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return bodySaysRateLimit(resp.StatusCode, body)
+}
+
+func bodySaysRateLimit(status int, body []byte) bool {
+	return status == http.StatusForbidden && bytes.Contains(bytes.ToLower(body), []byte("rate limit exceeded"))
+}
+
+// redact removes the credentials from text taken from an answer: the API key, the
+// Basic-auth token built from it, and any "Basic …" value.
+func (c *credentials) redact(text string) string {
+	if text == "" {
+		return text
+	}
+	key := string(c.apiKey)
+	token := base64.StdEncoding.EncodeToString([]byte(c.staffEmail + ":" + key))
+	for _, secret := range []string{token, key} {
+		if secret != "" {
+			text = strings.ReplaceAll(text, secret, "[redacted]")
+		}
+	}
+	return basicAuthPattern.ReplaceAllString(text, "Basic [redacted]")
+}
+
+var basicAuthPattern = regexp.MustCompile(`(?i)basic\s+[A-Za-z0-9+/=_-]{8,}`)

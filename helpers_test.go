@@ -86,6 +86,12 @@ func (rec *recorder) all() []sent {
 	return append([]sent(nil), rec.reqs...)
 }
 
+func (rec *recorder) reset() {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.reqs = nil
+}
+
 func (rec *recorder) last(t *testing.T) sent {
 	t.Helper()
 	all := rec.all()

@@ -3,7 +3,6 @@ package deskie
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -131,17 +130,19 @@ func (s *MessagesService) Create(ctx context.Context, caseID int64, m *MessageCr
 	if err != nil {
 		return nil, err
 	}
-	path := messagesPath(caseID)
-	var env struct {
-		Message *messageWire `json:"message"` // decoded in one pass straight into the wire form
-	}
-	if err := s.client.call(ctx, "POST", path, nil, body, &env); err != nil {
+	w, err := sendOne[messageWire](ctx, s.client, "POST", messagesPath(caseID), "message", body)
+	if err != nil {
 		return nil, err
 	}
-	if env.Message == nil {
-		return nil, &DecodeError{Method: "POST", Path: "/api/" + path, Err: errors.New(`answer has no "message" object`)}
+	msg := w.toMessage()
+	if m.StaffID != 0 {
+		// Remembered so that Replies.Watch knows this reply as the integration's own
+		// (the REST answer carries no b_from_api, unlike the webhook).
+		if err := s.client.store.PutRecord(context.WithoutCancel(ctx), apiMessageKey(msg.ID), []byte("1"), defaultReplyDoneTTL); err != nil {
+			s.client.logger.Warn("deskie: could not record an API reply; Replies.Watch may deliver it as an agent's", "message_id", msg.ID, "error", storeErr("record API reply", err))
+		}
 	}
-	return env.Message.toMessage(), nil
+	return msg, nil
 }
 
 // MessageListOptions pages GET /api/cases/{id}/messages.json.

@@ -2,8 +2,13 @@ package deskie
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -14,51 +19,42 @@ import (
 // refreshes; the vendor says "two or three", so retry_after is probably sent only
 // near the limit — a guess we tolerate).
 //
-// limiter is the client-side budget that mirrors that window so one process's burst
-// waits here instead of drawing 429s:
+// budget is the client-side mirror of that window. Its state lives in the Client's
+// [BudgetStore] (shared by replicas), spent and fed with [BudgetSpend] and
+// [BudgetObserve]; this file adds what is local to one process:
 //   - until the limit is known, one request at a time goes out (the probe) and the
-//     rest wait for its answer's headers; an answer without them turns the budget off
-//     until a later answer brings them;
-//   - each attempt takes its cost from left, the calls left in the window as the
-//     server last reported them minus what is in flight;
-//   - when left cannot pay, the caller waits for the window's end (known from
-//     retry_after, or estimated as a minute after the window was first seen, which is
-//     never early; a retry_after over a minute is read as a minute, the API's
-//     window), bounded by the caller's context;
-//   - an answer to a request sent before the last local reset describes the old
-//     window: it is not allowed to move the new window's end or budget (otherwise a
-//     late answer saying "window ends in 1 ms" would open a second budget inside
-//     the server's current window).
-type limiter struct {
-	mu        sync.Mutex
-	disabled  bool
-	known     bool // an answer told us whether there is a limit
-	probing   bool
-	limit     int // <= 0: no limit reported
-	left      int
-	inflight  int
-	windowEnd time.Time
-	gen       int // bumped at each local window reset; answers to older requests are stale
-	wake      chan struct{}
-	maxWait   time.Duration
-	logger    *slog.Logger
-	now       func() time.Time
+//     rest wait for its answer's headers;
+//   - each answer's rate headers are parsed once, kept for Client.Rate, and sent to
+//     the store only when they say something the store does not know (a new limit,
+//     fewer calls left than it counted, a retry_after, a 429), so a steady call
+//     costs one store round trip;
+//   - a caller that must wait for the window waits here, bounded by its context;
+//     that wait is never part of the attempt's timeout (see budgetTransport).
+type budget struct {
+	store    BudgetStore
+	key      string
+	disabled bool
+	window   time.Duration
+	maxWait  time.Duration
+	logger   *slog.Logger
+	now      func() time.Time
+	probe    chan struct{} // one slot: the request sent while the limit is unknown
+
+	mu    sync.Mutex
+	wake  chan struct{} // closed and replaced when an answer may have moved the window
+	limit int           // the limit as last told to the store; 0 while unknown
+	rate  Rate          // the last answer's headers, merged (Client.Rate)
 }
 
 const (
 	rateWindow = time.Minute
-	// windowMargin is added to retry_after so a rounded figure never lets a request
-	// reach the server just before its window turns.
-	windowMargin = 10 * time.Millisecond
+	// maxBudgetSleep bounds one wait for the budget before asking the store again.
+	maxBudgetSleep = time.Second
 )
 
-func newLimiter() *limiter {
-	return &limiter{wake: make(chan struct{}), now: time.Now, maxWait: defaultMaxRetryAfter, logger: slog.New(slog.DiscardHandler)}
-}
-
-func (l *limiter) preset(perMinute int) {
-	l.known, l.limit, l.left = true, perMinute, perMinute
-	l.windowEnd = l.now().Add(rateWindow)
+func newBudget() *budget {
+	return &budget{window: rateWindow, maxWait: defaultMaxRetryAfter, now: time.Now,
+		logger: slog.New(slog.DiscardHandler), probe: make(chan struct{}, 1), wake: make(chan struct{})}
 }
 
 func cost(method string) int {
@@ -68,151 +64,292 @@ func cost(method string) int {
 	return 1
 }
 
-// acquire waits until the budget can pay cost, then spends it. It returns the
-// window generation the request is sent in, to hand back to release.
-func (l *limiter) acquire(ctx context.Context, cost int) (int, error) {
+// spent is what one attempt took from the budget, handed back to observe.
+type spent struct {
+	grant  BudgetGrant
+	probed bool
+}
+
+// take waits until the budget pays cost, then spends it. Errors are a
+// *notSentError (ctx ended while waiting) or a *StoreError.
+func (b *budget) take(ctx context.Context, cost int) (spent, error) {
+	if b.disabled {
+		return spent{}, nil
+	}
 	for {
-		l.mu.Lock()
-		wait, ok := l.admit(cost)
-		gen, wake := l.gen, l.wake
-		l.mu.Unlock()
-		if ok {
-			return gen, nil
+		b.mu.Lock()
+		wake := b.wake
+		b.mu.Unlock()
+		g, err := b.store.SpendBudget(ctx, b.key, BudgetRequest{Cost: cost, Now: b.now(), Window: b.window})
+		if err != nil {
+			if ctx.Err() != nil {
+				return spent{}, &notSentError{err: ctx.Err()}
+			}
+			return spent{}, &notSentError{err: storeErr("spend rate budget", err)}
 		}
-		if err := l.sleep(ctx, wake, wait); err != nil {
-			return 0, err
+		if g.OK && g.Left < 0 {
+			// limit unknown: one probe at a time until an answer tells it
+			select {
+			case b.probe <- struct{}{}:
+				if b.knownLimit() > 0 {
+					<-b.probe
+					continue // learned while we waited: spend for real
+				}
+				return spent{grant: g, probed: true}, nil
+			case <-ctx.Done():
+				return spent{}, &notSentError{err: ctx.Err()}
+			}
 		}
-	}
-}
-
-// admit spends cost when the budget can pay it now; otherwise it says how long to
-// wait (-1: until the probe's answer arrives). Callers hold l.mu.
-func (l *limiter) admit(cost int) (wait time.Duration, ok bool) {
-	switch {
-	case l.disabled || (l.known && l.limit <= 0):
-	case !l.known:
-		if l.probing {
-			return -1, false
+		if g.OK {
+			return spent{grant: g}, nil
 		}
-		l.probing = true
-	default:
-		now := l.now()
-		if !now.Before(l.windowEnd) {
-			l.left = l.limit - l.inflight
-			l.windowEnd = now.Add(rateWindow)
-			l.gen++
-		}
-		if l.left < cost {
-			return l.windowEnd.Sub(now), false
-		}
-		l.left -= cost
-	}
-	l.inflight += cost
-	return 0, true
-}
-
-func (l *limiter) sleep(ctx context.Context, wake chan struct{}, wait time.Duration) error {
-	var timer <-chan time.Time
-	if wait >= 0 {
-		l.logger.Debug("deskie: waiting for rate budget", "wait", wait)
+		// Wait for the window's end, or until an answer here moved it (a server's
+		// retry_after replaces the estimated end), or for a second at most: another
+		// replica's answer may have moved it too.
+		wait := min(max(g.Wait, time.Millisecond), maxBudgetSleep)
+		b.logger.Debug("deskie: waiting for rate budget", "wait", g.Wait)
 		t := time.NewTimer(wait)
-		defer t.Stop()
-		timer = t.C
-	}
-	select {
-	case <-ctx.Done():
-		return &notSentError{err: ctx.Err()}
-	case <-wake:
-	case <-timer:
-	}
-	return nil
-}
-
-// release returns an attempt's cost from the in-flight count and learns from its
-// answer (nil when the attempt failed without one), unless the answer belongs to
-// an older window generation than the current one.
-func (l *limiter) release(cost, gen int, resp *http.Response) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.inflight -= cost
-	if !l.known {
-		l.probing = false
-	}
-	if resp == nil || (l.known && gen != l.gen) {
-		l.signal()
-		return
-	}
-	now := l.now()
-	r, ok := parseRate(resp.Header, now)
-	learned := false
-	switch {
-	case ok && r.Limit > 0:
-		learned = !l.known || l.limit <= 0
-		l.known, l.limit = true, r.Limit
-	case !l.known:
-		l.known = true // the server reports no limit: nothing to pace
-	}
-	if l.limit <= 0 {
-		l.signal()
-		return
-	}
-	if _, has := headerInt(resp.Header, hdrLeft); has {
-		// Within a window the server's count only goes down, so a higher figure
-		// is an answer that arrived out of order: keep the lower one.
-		if fresh := r.Remaining - l.inflight; learned || fresh < l.left {
-			l.left = fresh
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return spent{}, &notSentError{err: ctx.Err()}
+		case <-wake:
+			t.Stop()
+		case <-t.C:
 		}
 	}
-	_, hasRetryAfter := retryAfter(resp.Header)
-	switch {
-	case hasRetryAfter:
-		l.windowEnd = now.Add(min(r.RetryAfter, rateWindow) + windowMargin)
-	case learned || l.windowEnd.IsZero():
-		l.windowEnd = now.Add(rateWindow)
+}
+
+func (b *budget) knownLimit() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.limit
+}
+
+// observe learns from an attempt's answer (nil when it failed without one).
+func (b *budget) observe(ctx context.Context, s spent, status int, r parsedRate) {
+	if s.probed {
+		defer func() { <-b.probe }()
 	}
-	if resp.StatusCode == http.StatusTooManyRequests {
-		// refused: wait as the retry will (WithMaxRetryAfter caps both)
-		l.left = 0
-		wait := rateWindow
-		if hasRetryAfter {
-			wait = r.RetryAfter + windowMargin
+	if !r.any() {
+		return
+	}
+	b.mu.Lock()
+	b.rate = b.rate.merge(r)
+	newLimit := r.hasLimit && r.Limit != b.limit
+	if r.hasLimit {
+		b.limit = r.Limit
+	}
+	b.mu.Unlock()
+	if b.disabled {
+		return
+	}
+	limited := status == http.StatusTooManyRequests
+	lower := r.hasLeft && s.grant.Left >= 0 && r.Remaining < s.grant.Left
+	if !newLimit && !limited && !lower && !r.hasRetryAfter {
+		return
+	}
+	obs := BudgetObservation{Now: b.now(), Window: b.window, Limit: -1, Left: -1, RetryAfter: -1,
+		Limited: limited, Gen: s.grant.Gen, MaxWait: b.maxWait}
+	if r.hasLimit {
+		obs.Limit = r.Limit
+	}
+	if r.hasLeft {
+		obs.Left = r.Remaining
+	}
+	if r.hasRetryAfter {
+		obs.RetryAfter = r.RetryAfter
+	}
+	if err := b.store.ObserveBudget(context.WithoutCancel(ctx), b.key, obs); err != nil {
+		b.logger.Warn("deskie: could not record the rate budget", "error", storeErr("observe rate budget", err))
+	}
+	b.mu.Lock()
+	close(b.wake)
+	b.wake = make(chan struct{})
+	b.mu.Unlock()
+}
+
+// Rate returns the rate-limit state from the most recent answer: the account's
+// limit per minute, the calls left in the window and, near the limit, how long until
+// it refreshes. Zero until the first answer.
+func (c *Client) Rate() Rate {
+	c.budget.mu.Lock()
+	defer c.budget.mu.Unlock()
+	return c.budget.rate
+}
+
+// Rate is the API's rate-limit state as reported by the lower-case headers
+// rate_limit_per_minute, api_calls_left and retry_after (seconds).
+type Rate struct {
+	// Limit is the account's requests per minute (rate_limit_per_minute).
+	Limit int
+	// Remaining is the calls left in the current window (api_calls_left); a write
+	// costs 2, a read 1.
+	Remaining int
+	// RetryAfter is how long until the window refreshes (retry_after), when sent.
+	RetryAfter time.Duration
+	// Observed is when the answer carrying these values arrived.
+	Observed time.Time
+}
+
+// parsedRate is one answer's rate headers and which of them it carried.
+type parsedRate struct {
+	Rate
+	hasLimit, hasLeft, hasRetryAfter bool
+}
+
+func (r parsedRate) any() bool { return r.hasLimit || r.hasLeft || r.hasRetryAfter }
+
+// merge keeps the last value of a header the answer did not carry, except
+// retry_after, which only means something on the answer that sent it.
+func (r Rate) merge(p parsedRate) Rate {
+	out := p.Rate
+	if !p.hasLimit {
+		out.Limit = r.Limit
+	}
+	if !p.hasLeft {
+		out.Remaining = r.Remaining
+	}
+	return out
+}
+
+// Bounds on what a header may say: a hostile or broken answer never makes a wait
+// negative or unbounded, nor an int overflow.
+const (
+	maxHeaderCount = 1_000_000_000
+	maxHeaderWait  = 24 * time.Hour
+)
+
+// parseRate reads the rate headers of one answer. The API sends them lower-case
+// with underscores (not Retry-After); Go canonicalizes them to
+// Rate_limit_per_minute etc. Retry-After is accepted as a fallback. Values that are
+// not plain numbers ("5 junk", NaN, Inf, negative) are ignored; huge ones are
+// bounded.
+func parseRate(h http.Header, now time.Time) parsedRate {
+	r := parsedRate{Rate: Rate{Observed: now}}
+	r.Limit, r.hasLimit = headerCount(hdrLimit.get(h))
+	r.Remaining, r.hasLeft = headerCount(hdrLeft.get(h))
+	r.RetryAfter, r.hasRetryAfter = retryAfter(h, now)
+	return r
+}
+
+// rateHeader is one of the API's rate headers. The wire name is lower case with
+// underscores; Go stores it canonicalized ("Rate_limit_per_minute") when it reads
+// an answer. Looking both up directly avoids canonicalizing on every call.
+type rateHeader struct{ wire, canonical string }
+
+func newRateHeader(wire string) rateHeader {
+	return rateHeader{wire: wire, canonical: textproto.CanonicalMIMEHeaderKey(wire)}
+}
+
+var (
+	hdrLimit      = newRateHeader("rate_limit_per_minute")
+	hdrLeft       = newRateHeader("api_calls_left")
+	hdrRetryAfter = newRateHeader("retry_after")
+)
+
+func (r rateHeader) get(h http.Header) string {
+	if v := h[r.canonical]; len(v) > 0 {
+		return v[0]
+	}
+	if v := h[r.wire]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// headerCount parses a non-negative count, bounded by maxHeaderCount.
+func headerCount(v string) (int, bool) {
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return int(min(n, maxHeaderCount)), true
+}
+
+// retryAfter reads retry_after (seconds, possibly fractional) or Retry-After
+// (seconds or an HTTP date), bounded to [0, maxHeaderWait].
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	v := strings.TrimSpace(hdrRetryAfter.get(h))
+	if v == "" {
+		v = strings.TrimSpace(h.Get("Retry-After"))
+	}
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(secs) || math.IsInf(secs, 0) || secs < 0 {
+			return 0, false
 		}
-		l.windowEnd = now.Add(min(wait, l.maxWait))
+		return min(time.Duration(min(secs, maxHeaderWait.Seconds())*float64(time.Second)), maxHeaderWait), true
 	}
-	l.signal()
+	if t, err := http.ParseTime(v); err == nil {
+		return min(max(t.Sub(now), 0), maxHeaderWait), true
+	}
+	return 0, false
 }
 
-func (l *limiter) signal() {
-	close(l.wake)
-	l.wake = make(chan struct{})
-}
-
-// budgetTransport takes each attempt's cost from the limiter, sends it through the
-// caller's client's transport (looked up per request, so a transport swapped in
-// later is honored) and records the rate headers of every answer.
+// budgetTransport runs each attempt: it takes the attempt's cost from the budget
+// (a wait that is not part of the attempt's timeout), then sends it through the
+// caller's transport (looked up per request, so a transport swapped in later, as
+// httpmock does, is honored) bounded by the per-attempt timeout, which starts when
+// the request is sent; it parses the answer's rate headers once for the budget,
+// Client.Rate and the Response.
 type budgetTransport struct {
-	client  *http.Client
-	limiter *limiter
-	owner   *Client
+	client  *http.Client // the caller's: its Transport and Timeout
+	budget  *budget
+	timeout time.Duration
 }
 
 func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	c := cost(req.Method)
-	gen, err := t.limiter.acquire(req.Context(), c)
+	ctx := req.Context()
+	s, err := t.budget.take(ctx, cost(req.Method))
 	if err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close()
 		}
 		return nil, err
 	}
+	cancel := context.CancelFunc(func() {})
+	if t.timeout > 0 {
+		var attemptCtx context.Context
+		attemptCtx, cancel = context.WithTimeout(ctx, t.timeout)
+		req = req.WithContext(attemptCtx)
+	}
 	base := t.client.Transport
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	resp, err := base.RoundTrip(req)
-	t.limiter.release(c, gen, resp)
-	if resp != nil {
-		t.owner.observeRate(resp.Header)
+	if err != nil || resp == nil {
+		cancel()
+		t.budget.observe(ctx, s, 0, parsedRate{})
+		return resp, err
 	}
-	return resp, err
+	r := parseRate(resp.Header, t.budget.now())
+	t.budget.observe(ctx, s, resp.StatusCode, r)
+	resp.Body = &answerBody{ReadCloser: resp.Body, cancel: cancel, rate: r}
+	return resp, nil
+}
+
+// answerBody carries an answer's parsed rate to Client.Do and ends the attempt's
+// timeout when the body is closed.
+type answerBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+	rate   parsedRate
+}
+
+func (b *answerBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// rateOf returns the rate parsed for resp by budgetTransport (or parses it).
+func rateOf(resp *http.Response) Rate {
+	if b, ok := resp.Body.(*answerBody); ok {
+		return b.rate.Rate
+	}
+	return parseRate(resp.Header, time.Now()).Rate
 }

@@ -2,6 +2,7 @@ package deskie
 
 import (
 	"context"
+	"errors"
 	"math"
 	"net/http"
 	"strconv"
@@ -10,29 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// fakeClock is a settable clock for the limiter.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func mustAcquire(t *testing.T, l *limiter, cost int) int {
-	t.Helper()
-	gen, err := l.acquire(context.Background(), cost)
-	require.NoError(t, err)
-	return gen
-}
 
 func answer(status int, h map[string]string) *http.Response {
 	resp := &http.Response{StatusCode: status, Header: http.Header{}}
@@ -42,80 +24,133 @@ func answer(status int, h map[string]string) *http.Response {
 	return resp
 }
 
-func TestLimiterSpendsTwoPerWriteAndWaitsForTheWindow(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1000, 0)}
-	l := newLimiter()
-	l.now = clock.Now
-	l.preset(5)
-	ctx := context.Background()
+func TestBudgetSpendsTwoPerWriteAndWaitsForTheWindow(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	st := BudgetObserve(BudgetState{}, BudgetObservation{Now: t0, Window: time.Minute, Limit: 5, Left: -1, RetryAfter: -1})
+	spend := func(cost int, at time.Time) BudgetGrant {
+		var g BudgetGrant
+		st, g = BudgetSpend(st, BudgetRequest{Cost: cost, Now: at, Window: time.Minute})
+		return g
+	}
+	assert.True(t, spend(2, t0).OK) // 5 → 3
+	assert.True(t, spend(1, t0).OK) // 3 → 2
+	assert.True(t, spend(2, t0).OK) // 2 → 0
+	g := spend(1, t0.Add(10*time.Second))
+	assert.False(t, g.OK)
+	assert.Equal(t, 50*time.Second, g.Wait, "waits for the window's end")
 
-	mustAcquire(t, l, cost("POST")) // 5 → 3
-	mustAcquire(t, l, cost("GET"))  // 3 → 2
-	mustAcquire(t, l, cost("PUT"))  // 2 → 0
-	assert.Equal(t, 0, l.left)
-	assert.Equal(t, 5, l.inflight)
+	g = spend(2, t0.Add(time.Minute))
+	assert.True(t, g.OK, "a new window refills the budget")
+	assert.Equal(t, 3, g.Left)
+	gen := g.Gen
 
-	// the budget is spent: a read waits; a short deadline proves it blocks
-	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
-	defer cancel()
-	_, err := l.acquire(short, 1)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
-	assert.True(t, notSent(err), "a wait that ended was never sent")
-
-	// answers come back; the window ends; the budget refills to the limit
-	l.release(2, 0, nil)
-	l.release(1, 0, nil)
-	l.release(2, 0, nil)
-	clock.Add(time.Minute)
-	assert.Equal(t, 1, mustAcquire(t, l, 2), "a new window generation")
-	assert.Equal(t, 3, l.left)
-
-	// a late answer from the old window neither moves the new window nor refills it
-	l.release(0, 0, answer(200, map[string]string{"rate_limit_per_minute": "5", "api_calls_left": "4", "retry_after": "0.001"}))
-	assert.Equal(t, 3, l.left)
-	assert.Equal(t, clock.Now().Add(time.Minute), l.windowEnd)
+	// a late answer from the old window neither moves the new window nor lowers it
+	st = BudgetObserve(st, BudgetObservation{Now: t0.Add(time.Minute), Window: time.Minute, Limit: 5, Left: 0, RetryAfter: time.Millisecond, Gen: gen - 1})
+	assert.Equal(t, 3, st.Left)
+	assert.Equal(t, t0.Add(2*time.Minute), st.End)
+	// an answer of this window lowers left, never raises it
+	st = BudgetObserve(st, BudgetObservation{Now: t0.Add(time.Minute), Window: time.Minute, Limit: 5, Left: 1, RetryAfter: -1, Gen: gen})
+	assert.Equal(t, 1, st.Left)
+	st = BudgetObserve(st, BudgetObservation{Now: t0.Add(time.Minute), Window: time.Minute, Limit: 5, Left: 4, RetryAfter: -1, Gen: gen})
+	assert.Equal(t, 1, st.Left)
+	// the server's retry_after replaces the estimated end; then the end only moves forward
+	st = BudgetObserve(st, BudgetObservation{Now: t0.Add(time.Minute), Window: time.Minute, Limit: 5, Left: -1, RetryAfter: 30 * time.Second, Gen: gen})
+	assert.Equal(t, t0.Add(90*time.Second+budgetMargin), st.End)
+	st = BudgetObserve(st, BudgetObservation{Now: t0.Add(time.Minute), Window: time.Minute, Limit: 5, Left: -1, RetryAfter: time.Second, Gen: gen})
+	assert.Equal(t, t0.Add(90*time.Second+budgetMargin), st.End, "an earlier end from an answer out of order is not taken")
 }
 
-func TestLimiterLearnsFromHeaders(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1000, 0)}
-	l := newLimiter()
-	l.now = clock.Now
-	ctx := context.Background()
+// A short 429 parks the budget for min(retry_after, the cap), not a minute, and
+// the next window starts full.
+func TestBudgetAfterA429(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	st := BudgetState{Limit: 100, Left: 50, End: t0.Add(time.Minute), Gen: 3}
+	st = BudgetObserve(st, BudgetObservation{Now: t0, Window: time.Minute, Limit: -1, Left: -1, RetryAfter: 2 * time.Second, Limited: true, Gen: 3, MaxWait: time.Minute})
+	assert.Equal(t, 0, st.Left)
+	assert.Equal(t, t0.Add(2*time.Second+budgetMargin), st.End)
+	_, g := BudgetSpend(st, BudgetRequest{Cost: 2, Now: t0.Add(3 * time.Second), Window: time.Minute})
+	assert.True(t, g.OK)
+	assert.Equal(t, 98, g.Left, "a fresh window after the 429")
 
-	// unknown limit: the first request probes, the second waits for its answer
-	mustAcquire(t, l, 1)
-	second := make(chan error, 1)
-	go func() {
-		_, err := l.acquire(ctx, 2)
-		second <- err
-	}()
-	select {
-	case <-second:
-		t.Fatal("second request went out before the probe's answer")
-	case <-time.After(20 * time.Millisecond):
-	}
-	l.release(1, 0, answer(200, map[string]string{"rate_limit_per_minute": "50", "api_calls_left": "10", "retry_after": "30"}))
-	require.NoError(t, <-second)
-	assert.Equal(t, 8, l.left, "10 left, minus the write now in flight")
-	assert.Equal(t, clock.Now().Add(30*time.Second+windowMargin), l.windowEnd)
-
-	// an answer that arrived out of order (a higher count) does not refill the budget
-	l.release(0, 0, answer(200, map[string]string{"rate_limit_per_minute": "50", "api_calls_left": "40"}))
-	assert.Equal(t, 8, l.left)
-
-	// a 429 empties the budget until retry_after
-	l.release(2, 0, answer(429, map[string]string{"retry_after": "2"}))
-	assert.Equal(t, 0, l.left)
-	assert.Equal(t, clock.Now().Add(2*time.Second+windowMargin), l.windowEnd)
+	// retry_after above the cap (WithMaxRetryAfter) is capped; none at all waits the window, capped too
+	st = BudgetObserve(st, BudgetObservation{Now: t0, Window: time.Minute, Limit: -1, Left: -1, RetryAfter: time.Hour, Limited: true, MaxWait: 5 * time.Second})
+	assert.Equal(t, t0.Add(5*time.Second), st.End)
+	st = BudgetObserve(st, BudgetObservation{Now: t0, Window: time.Minute, Limit: -1, Left: -1, RetryAfter: -1, Limited: true, MaxWait: 5 * time.Second})
+	assert.Equal(t, t0.Add(5*time.Second), st.End)
 }
 
-func TestLimiterWithoutHeadersTurnsOff(t *testing.T) {
-	l := newLimiter()
-	mustAcquire(t, l, 1)
-	l.release(1, 0, answer(200, nil))
-	for range 100 {
-		mustAcquire(t, l, 2)
+// A server-reported limit below a write's cost lets one write through per window.
+func TestBudgetLimitBelowCost(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	st := BudgetObserve(BudgetState{}, BudgetObservation{Now: t0, Window: time.Minute, Limit: 1, Left: -1, RetryAfter: -1})
+	st, g := BudgetSpend(st, BudgetRequest{Cost: 2, Now: t0, Window: time.Minute})
+	assert.True(t, g.OK)
+	_, g = BudgetSpend(st, BudgetRequest{Cost: 2, Now: t0.Add(time.Second), Window: time.Minute})
+	assert.False(t, g.OK)
+	assert.Equal(t, 59*time.Second, g.Wait)
+}
+
+func TestRateHeadersHostileValues(t *testing.T) {
+	now := time.Unix(1000, 0)
+	for _, v := range []string{"5 junk", "NaN", "Inf", "-Inf", "-1", "1e", "0x10", ""} {
+		r := parseRate(http.Header{"Rate_limit_per_minute": {v}, "Api_calls_left": {v}, "Retry_after": {v}}, now)
+		assert.False(t, r.hasLimit || r.hasLeft || r.hasRetryAfter, "%q is ignored", v)
 	}
+	r := parseRate(http.Header{"Rate_limit_per_minute": {"9999999999999"}, "Retry_after": {"1e300"}}, now)
+	assert.Equal(t, maxHeaderCount, r.Limit)
+	assert.Equal(t, maxHeaderWait, r.RetryAfter)
+	r = parseRate(http.Header{"Retry-After": {time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC).Format(http.TimeFormat)}}, now)
+	assert.True(t, r.hasRetryAfter)
+	assert.Equal(t, maxHeaderWait, r.RetryAfter)
+	r = parseRate(http.Header{"Retry_after": {"9999999999"}}, now)
+	assert.Equal(t, maxHeaderWait, r.RetryAfter)
+	// and the wait a client takes from them is bounded by WithMaxRetryAfter
+	st := BudgetObserve(BudgetState{Limit: 10, Left: 5, End: now.Add(time.Minute)}, BudgetObservation{Now: now, Window: time.Minute,
+		Limit: -1, Left: -1, RetryAfter: r.RetryAfter, Limited: true, MaxWait: time.Minute})
+	assert.Equal(t, now.Add(time.Minute), st.End)
+}
+
+// failingStore is a Store whose budget cannot be reached.
+type failingStore struct{ *MemoryStore }
+
+func (failingStore) SpendBudget(context.Context, string, BudgetRequest) (BudgetGrant, error) {
+	return BudgetGrant{}, errors.New("connection refused")
+}
+
+func TestBudgetStoreDownFailsClearlyAndSendsNothing(t *testing.T) {
+	c, mt := setup(t, WithStore(failingStore{NewMemoryStore()}), WithMaxRetries(3), WithRateBudget(100))
+	mt.RegisterResponder("GET", testBase+"/api/cases/1.json", httpmock.NewStringResponder(200, `{"case":{"case_id":1}}`))
+	_, err := c.Cases.Get(context.Background(), 1)
+	var se *StoreError
+	require.ErrorAs(t, err, &se)
+	assert.Contains(t, err.Error(), "spend rate budget")
+	assert.Zero(t, mt.GetTotalCallCount(), "no request was sent")
+	assert.NotErrorIs(t, err, ErrAmbiguous)
+}
+
+// The wait for the rate budget is not part of the attempt's timeout: a request
+// that waited longer than the HTTP client's Timeout is still sent, and answered.
+func TestBudgetWaitIsNotInTheAttemptTimeout(t *testing.T) {
+	mt := httpmock.NewMockTransport()
+	c, err := NewClient("acme", testEmail, testKey, WithHTTPClient(&http.Client{Transport: mt, Timeout: 100 * time.Millisecond}), WithMaxRetries(0))
+	require.NoError(t, err)
+	calls := 0
+	mt.RegisterResponder("POST", testBase+"/api/cases/1/messages.json", func(*http.Request) (*http.Response, error) {
+		calls++
+		h := map[string]string{"rate_limit_per_minute": "10", "api_calls_left": "8"}
+		if calls == 1 {
+			h["api_calls_left"], h["retry_after"] = "0", "0.3" // the window is spent for 0.3 s
+		}
+		return withBody(answer(201, h), `{"message":{"message_id":1}}`), nil
+	})
+	ctx := context.Background()
+	_, err = c.Messages.Create(ctx, 1, &MessageCreate{UserID: 1, Content: "x"})
+	require.NoError(t, err)
+	start := time.Now()
+	_, err = c.Messages.Create(ctx, 1, &MessageCreate{UserID: 1, Content: "y"})
+	require.NoError(t, err, "waited for the budget, then sent within its own timeout")
+	assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "it did wait for the window")
+	assert.Equal(t, 2, calls)
 }
 
 // TestBurstDrawsNo429 fires a burst of writes at a server with a small fixed

@@ -135,6 +135,7 @@ type BudgetState struct {
 	Left  int       // units left in the window
 	End   time.Time // when the window ends
 	Gen   int64     // bumped at each new window
+	Told  bool      // End was told by the server (retry_after), not estimated
 }
 
 // BudgetRequest asks [BudgetSpend] for Cost units at Now; a window lasts Window.
@@ -184,7 +185,7 @@ func BudgetSpend(st BudgetState, req BudgetRequest) (BudgetState, BudgetGrant) {
 		return st, BudgetGrant{OK: true, Gen: st.Gen, Left: -1}
 	}
 	if !req.Now.Before(st.End) {
-		st.Left, st.End, st.Gen = st.Limit, req.Now.Add(req.Window), st.Gen+1
+		st.Left, st.End, st.Gen, st.Told = st.Limit, req.Now.Add(req.Window), st.Gen+1, false
 	}
 	switch {
 	case st.Left >= req.Cost:
@@ -204,19 +205,29 @@ const budgetMargin = 10 * time.Millisecond
 // BudgetObserve is the learn step of the shared budget, the reference for
 // [BudgetStore] implementations:
 //   - a reported limit replaces the known one; the first one starts a window
-//     (left = limit, end = now + window);
+//     (left = limit, end = now + retry_after when the answer has one, else now +
+//     window) to which this answer belongs;
 //   - an answer to a request of the current window (same gen) lowers left to what
 //     the server reported, never raises it (answers arrive out of order; the
 //     server's count only goes down within a window);
-//   - a retry_after moves the window's end, but only later, never earlier (within a
-//     window the end only moves forward);
+//   - a retry_after of the current window replaces the end the SDK estimated (a
+//     window seen first is assumed to last a whole window from then); once told,
+//     the end only moves later, never earlier (within a window the end only moves
+//     forward, so an answer that arrives out of order cannot open the next window
+//     early);
 //   - a 429 empties the window and ends it after min(retry_after, MaxWait), or
 //     after min(window, MaxWait) when the answer gave no retry_after: the next
 //     window then starts fresh (left = limit).
 func BudgetObserve(st BudgetState, o BudgetObservation) BudgetState {
 	if o.Limit > 0 {
 		if st.Limit <= 0 {
-			st.Left, st.End, st.Gen = o.Limit, o.Now.Add(o.Window), st.Gen+1
+			// The first limit heard of starts a window; this answer belongs to it.
+			end := o.Now.Add(o.Window)
+			if o.RetryAfter >= 0 && !o.Limited {
+				end = o.Now.Add(min(o.RetryAfter, o.Window) + budgetMargin)
+			}
+			st.Left, st.End, st.Gen, st.Told = o.Limit, end, st.Gen+1, false
+			o.Gen = st.Gen
 		}
 		st.Limit = o.Limit
 	}
@@ -235,12 +246,12 @@ func BudgetObserve(st BudgetState, o BudgetObservation) BudgetState {
 		if o.MaxWait > 0 {
 			wait = min(wait, o.MaxWait)
 		}
-		st.Left, st.End = 0, o.Now.Add(wait)
+		st.Left, st.End, st.Told = 0, o.Now.Add(wait), true
 		return st
 	}
 	if current && o.RetryAfter >= 0 {
-		if end := o.Now.Add(min(o.RetryAfter, o.Window) + budgetMargin); end.After(st.End) {
-			st.End = end
+		if end := o.Now.Add(min(o.RetryAfter, o.Window) + budgetMargin); !st.Told || end.After(st.End) {
+			st.End, st.Told = end, true
 		}
 	}
 	return st

@@ -3,7 +3,6 @@ package deskie
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -80,20 +79,12 @@ func (u *User) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// userEnvelope is {"user":{…}}, decoded in one pass straight into the wire form.
-type userEnvelope struct {
-	User *userWire `json:"user"`
-}
-
 func (s *UsersService) send(ctx context.Context, method, path string, body any) (*User, error) {
-	var env userEnvelope
-	if err := s.client.call(ctx, method, path, nil, body, &env); err != nil {
+	w, err := sendOne[userWire](ctx, s.client, method, path, "user", body)
+	if err != nil {
 		return nil, err
 	}
-	if env.User == nil {
-		return nil, &DecodeError{Method: method, Path: "/api/" + path, Err: errors.New(`answer has no "user" object`)}
-	}
-	return env.User.toUser(), nil
+	return w.toUser(), nil
 }
 
 // Get returns one user (GET /api/users/{id}.json).
