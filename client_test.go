@@ -3,6 +3,7 @@ package deskie
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -458,3 +461,94 @@ func TestRetryAfterForms(t *testing.T) {
 }
 
 func retryAfterAt(h http.Header) (time.Duration, bool) { return retryAfter(h, time.Now()) }
+
+// A redirect off the API's origin (another host or port, or https → http) is
+// refused: neither the credentials nor a POST body leave the origin.
+func TestRedirectsOffTheOriginAreRefused(t *testing.T) {
+	var leaked atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer other.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/cases/1.json" {
+			http.Redirect(w, r, "/api/cases/2.json", http.StatusFound) // same origin: followed
+			return
+		}
+		if r.URL.Path == "/api/cases/2.json" {
+			_, _ = io.WriteString(w, `{"case":{"case_id":2}}`)
+			return
+		}
+		http.Redirect(w, r, other.URL+"/steal", http.StatusTemporaryRedirect)
+	}))
+	defer api.Close()
+	c, err := NewClient("", testEmail, testKey, WithBaseURL(api.URL), WithRateBudget(-1), WithRetryWait(time.Millisecond, time.Millisecond))
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	got, err := c.Cases.Get(ctx, 1)
+	require.NoError(t, err, "a redirect within the origin is followed")
+	assert.Equal(t, int64(2), got.ID)
+
+	_, err = c.Cases.Create(ctx, &CaseCreate{Channel: "cch1", UserCustomID: "u", Subject: "s", Content: "secret text"})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, errRedirect)
+	assert.Contains(t, err.Error(), "refusing a redirect")
+	_, err = c.Cases.List(ctx, nil)
+	require.ErrorIs(t, err, errRedirect)
+	assert.Zero(t, leaked.Load(), "nothing reached the other origin")
+}
+
+// After a dial failure, a caller's cancellation still reads as context.Canceled.
+func TestCanceledAfterDialFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens: every dial fails
+	var attempts atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := NewClient("", testEmail, testKey, WithBaseURL("http://"+addr), WithRateBudget(-1), WithLogger(logger),
+		WithRetryWait(time.Hour, time.Hour), WithHTTPClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if attempts.Add(1) == 1 {
+				defer cancel() // the caller gives up while the client backs off
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}))
+	require.NoError(t, err)
+	_, err = c.Cases.Get(ctx, 1)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Contains(t, err.Error(), "connect")
+	var re *RequestError
+	require.ErrorAs(t, err, &re)
+	assert.False(t, re.Ambiguous)
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A proxy that echoes the request's headers into its error body does not leak
+// the key into the APIError (and so into logs).
+func TestAPIErrorNeverCarriesTheAuthorization(t *testing.T) {
+	c, mt := setup(t)
+	mt.RegisterResponder("GET", testBase+"/api/cases/1.json", func(r *http.Request) (*http.Response, error) {
+		body := "bad gateway; request headers: Authorization: " + r.Header.Get("Authorization") + "; key=" + testKey
+		return httpmock.NewStringResponse(502, body), nil
+	})
+	mt.RegisterResponder("GET", testBase+"/api/cases/2.json", func(r *http.Request) (*http.Response, error) {
+		return httpmock.NewStringResponse(400, `{"error":"x","message":"echo `+r.Header.Get("Authorization")+`"}`), nil
+	})
+	for _, id := range []int64{1, 2} {
+		_, err := c.Cases.Get(context.Background(), id)
+		require.Error(t, err)
+		token := base64.StdEncoding.EncodeToString([]byte(testEmail + ":" + testKey))
+		for _, text := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+			assert.NotContains(t, text, testKey)
+			assert.NotContains(t, text, token)
+		}
+		assert.Contains(t, err.Error(), "[redacted]")
+	}
+}

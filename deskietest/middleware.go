@@ -26,6 +26,9 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, next http.Handler) int {
+	// The Date header follows the server's clock (WithClock), as every date in a
+	// body does, so a client that reads the server's time sees the same clock.
+	w.Header().Set("Date", s.now().UTC().Format(http.TimeFormat))
 	user, pass, ok := r.BasicAuth()
 	switch {
 	case !ok || subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.apiKey)) != 1:

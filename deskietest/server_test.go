@@ -430,3 +430,15 @@ func TestControlErrors(t *testing.T) {
 	assert.ErrorIs(t, s.Redeliver(1), ErrNotFound)
 	assert.True(t, errors.Is(s.SetSpam(1, true), ErrNotFound))
 }
+
+func TestDateHeaderFollowsTheClock(t *testing.T) {
+	clock := NewClock(time.Date(2020, 5, 1, 12, 0, 0, 0, time.UTC))
+	s := Start(t, WithClock(clock.Now))
+	req, err := http.NewRequest("GET", s.URL+"/api/custom_channels.json", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(s.StaffEmail(), s.APIKey())
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, "Fri, 01 May 2020 12:00:00 GMT", resp.Header.Get("Date"))
+}
