@@ -101,7 +101,9 @@ func (c *Client) takeTurn(ctx context.Context, channel, customID string) (*turn,
 				}
 			}
 			t.wg.Add(1)
-			go t.renew()
+			// The renewal outlives no Send: done stops it before returning. It must not
+			// use ctx, which may end while the Send finishes its write.
+			go t.renew() //nolint:gosec // G118: see above
 			return t, nil
 		}
 		timer := time.NewTimer(wait/2 + mrand.N(wait/2+1)) //nolint:gosec // G404: jitter needs no cryptographic randomness

@@ -140,7 +140,7 @@ func (s *Server) messageOf(m *Message) messageView {
 		ContentHTML: m.ContentHTML, Note: m.Note, SentViaRule: m.SentViaRule, FromAPI: m.FromAPI, CreatedAt: s.stamp(m.CreatedAt),
 		Attachments: []fileView{}}
 	for _, f := range m.Attachments {
-		v.Attachments = append(v.Attachments, fileView{ID: f.ID, Name: f.Name, Size: f.Size, MimeType: f.MimeType, URL: f.URL})
+		v.Attachments = append(v.Attachments, fileView(f))
 	}
 	return v
 }
