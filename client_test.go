@@ -552,3 +552,44 @@ func TestAPIErrorNeverCarriesTheAuthorization(t *testing.T) {
 		assert.Contains(t, err.Error(), "[redacted]")
 	}
 }
+
+// DecodeError reports the path APIError reports (under a WithBaseURL prefix too),
+// and an unreadable 2xx answer to a write is ambiguous: the write happened.
+func TestDecodeErrorPathAndAmbiguity(t *testing.T) {
+	mt := httpmock.NewMockTransport()
+	c, err := NewClient("", testEmail, testKey, WithBaseURL("https://proxy.example/helpdesk"), WithRateBudget(-1),
+		WithHTTPClient(&http.Client{Transport: mt}))
+	require.NoError(t, err)
+	mt.RegisterResponder("GET", "https://proxy.example/helpdesk/api/users/5.json", httpmock.NewStringResponder(200, `{"nothing":1}`))
+	mt.RegisterResponder("GET", "https://proxy.example/helpdesk/api/users/6.json", httpmock.NewStringResponder(404, `{"error":"user_not_found"}`))
+	mt.RegisterResponder("POST", "https://proxy.example/helpdesk/api/cases/7/messages.json", httpmock.NewStringResponder(201, `{"message":`))
+	ctx := context.Background()
+
+	_, err = c.Users.Get(ctx, 5)
+	var de *DecodeError
+	require.ErrorAs(t, err, &de)
+	_, apiErr := c.Users.Get(ctx, 6)
+	var ae *APIError
+	require.ErrorAs(t, apiErr, &ae)
+	assert.Equal(t, "/helpdesk/api/users/5.json", de.Path)
+	assert.Equal(t, "/helpdesk/api/users/6.json", ae.Path, "both report the path the same way")
+	assert.NotErrorIs(t, err, ErrAmbiguous, "an unreadable answer to a read is not ambiguous")
+
+	_, err = c.Messages.Create(ctx, 7, &MessageCreate{UserID: 1, Content: "x"})
+	require.ErrorAs(t, err, &de)
+	assert.ErrorIs(t, err, ErrAmbiguous, "the server said it wrote; what it made is unknown")
+	assert.Equal(t, 1, mt.GetCallCountInfo()["POST https://proxy.example/helpdesk/api/cases/7/messages.json"], "never sent twice")
+}
+
+// CaseUpdate: an empty, non-nil Labels clears the labels; nil leaves them.
+func TestCaseUpdateClearsLabels(t *testing.T) {
+	c, mt := setup(t)
+	rec := &recorder{}
+	rec.on(mt, "PUT", "/api/cases/7.json", ok(`{"case":{"case_id":7}}`), ok(`{"case":{"case_id":7}}`))
+	_, err := c.Cases.Update(context.Background(), 7, &CaseUpdate{Labels: []int64{}})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"case":{"labels":[]}}`, string(rec.last(t).Body))
+	_, err = c.Cases.Update(context.Background(), 7, &CaseUpdate{Subject: "s"})
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"case":{"subject":"s"}}`, string(rec.last(t).Body), "nil labels are not sent")
+}

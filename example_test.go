@@ -137,7 +137,7 @@ func ExampleNewWebhookHandler() {
 	mux.Handle("/deskie/", deskie.NewWebhookHandler(func(ctx context.Context, r *deskie.AgentReply) error {
 		// show the reply to customer r.UserCustomID in your app
 		fmt.Printf("to %s (case %d): %s\n", r.UserCustomID, r.CaseID, r.Content)
-		return nil // an error answers 500, so the reply is delivered again
+		return nil // an error answers 500; Replies.Watch (or a redelivery) tries it again
 	}, deskie.WithWebhookToken("s3cret-token")))
 	app := httptest.NewServer(mux)
 	defer app.Close()
@@ -182,4 +182,84 @@ func ExampleIsNotFound() {
 		fmt.Println(apiErr.StatusCode, apiErr.Code, deskie.IsNotFound(err))
 	}
 	// Output: 404 case_not_found true
+}
+
+// A write that may or may not have been applied (a 5xx, a connection lost after
+// sending, an unreadable 2xx) is ErrAmbiguous: look before writing again.
+// Chats.Send does that itself; with an IdempotencyKey a caller may also simply
+// repeat the Send.
+func ExampleErrAmbiguous() {
+	srv := deskietest.NewServer()
+	defer srv.Close()
+	channel := srv.AddChannel("Mobile app", deskietest.ChannelSync, "")
+	client, err := deskie.NewClient("", srv.StaffEmail(), srv.APIKey(), deskie.WithBaseURL(srv.URL))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	res, err := client.Chats.Send(ctx, &deskie.CustomerMessage{Channel: channel, UserCustomID: "u-1", Content: "Hello"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// The message is stored, but its answer is lost.
+	srv.Fail("POST /api/cases/*", 1, deskietest.FaultServerErrorAfter)
+	_, err = client.Messages.Create(ctx, res.CaseID, &deskie.MessageCreate{UserID: res.UserID, Content: "Are you there?"})
+	fmt.Println("ambiguous:", errors.Is(err, deskie.ErrAmbiguous))
+
+	// Look before writing again: the case's newest message is ours.
+	msgs, err := client.Messages.List(ctx, res.CaseID, &deskie.MessageListOptions{Order: "desc", Limit: 1})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("landed:", len(msgs.Messages) == 1 && msgs.Messages[0].Content == "Are you there?")
+
+	// Send does the same look itself, and with a key a repeat is always safe.
+	srv.Fail("POST /api/cases/*", 1, deskietest.FaultServerErrorAfter)
+	m := &deskie.CustomerMessage{Channel: channel, UserCustomID: "u-1", UserID: res.UserID, LastCaseID: res.CaseID,
+		Content: "Still there?", IdempotencyKey: "msg-3"}
+	first, err := client.Chats.Send(ctx, m)
+	if err != nil {
+		log.Fatal(err)
+	}
+	again, err := client.Chats.Send(ctx, m) // a retry by the caller: returns the first outcome
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(first.Action, again.Action, first.Message.ID == again.Message.ID, len(srv.Messages(res.CaseID)))
+	// Output:
+	// ambiguous: true
+	// landed: true
+	// replied replied true 3
+}
+
+// NewRequest and Do are the escape hatch for endpoints the SDK does not wrap: the
+// same auth, retries, rate budget and errors as every other call.
+func ExampleClient_Do() {
+	srv := deskietest.NewServer()
+	defer srv.Close()
+	srv.AddChannel("Mobile app", deskietest.ChannelSync, "")
+	client, err := deskie.NewClient("", srv.StaffEmail(), srv.APIKey(), deskie.WithBaseURL(srv.URL))
+	if err != nil {
+		log.Fatal(err)
+	}
+	req, err := client.NewRequest(context.Background(), "GET", "custom_channels.json", nil, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var raw map[string]any
+	resp, err := client.Do(req, &raw)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.StatusCode, raw["total_count"], resp.Rate.Limit)
+
+	// A path the fake does not serve is an *APIError like any other.
+	req, _ = client.NewRequest(context.Background(), "GET", "groups.json", nil, nil)
+	_, err = client.Do(req, nil)
+	var apiErr *deskie.APIError
+	fmt.Println(errors.As(err, &apiErr), apiErr.StatusCode, apiErr.Code)
+	// Output:
+	// 200 1 1500
+	// true 501 not_implemented_in_fake
 }
