@@ -18,7 +18,7 @@ import (
 )
 
 // Version is the SDK version sent in the default User-Agent.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 const (
 	defaultUserAgent     = "deskie-go/" + Version

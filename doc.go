@@ -9,17 +9,26 @@
 //     user_custom_id on the custom channel "cch<N>"), the user's last chat while it
 //     is open or waiting, a new case once it is closed, the chat it was merged into
 //     after an agent merged it — and never writes one message twice, even when the
-//     network drops an answer. One customer's Sends take turns, so a burst of
-//     their messages opens one case.
+//     network drops an answer. With [CustomerMessage].IdempotencyKey a caller's own
+//     retry is safe too. One customer's Sends take turns, so a burst of their
+//     messages opens one case.
 //  2. Helpdesk → customer: [NewWebhookHandler] receives agent replies POSTed to the
 //     channel's Webhook URL, checks a secret token, drops internal notes and the
 //     replies you added yourself through the API (b_from_api=1), delivers each
 //     message once, and hands a typed [AgentReply] to your function.
+//     [RepliesService.Watch] polls for the replies the webhook missed (an endpoint
+//     that was down, a delivery never retried) and hands them to the same function,
+//     each reply once.
 //  3. The typed client underneath: [Client] with Cases, Messages, Channels and
 //     Users services, retries that never duplicate a write, a client-side rate
 //     budget, and errors you can inspect with errors.As ([*APIError],
 //     [*RateLimitError], [*RequestError], [*ArgumentError]) and errors.Is
 //     ([ErrAmbiguous], [ErrInvalidArgument]).
+//
+// State that must outlive a call — customer turns, idempotency records, delivered
+// replies, the account's rate budget — lives in a [Store]: [NewMemoryStore] by
+// default, or a shared one (package redisstore) so that many replicas act as one
+// client ([WithStore]).
 //
 // Package deskietest is an in-memory fake Deskie speaking the same wire protocol,
 // for testing a whole bridge with no account.
@@ -39,8 +48,9 @@
 // The API allows a per-account number of requests a minute; a write costs 2, a
 // read 1; the lower-case headers rate_limit_per_minute, api_calls_left and
 // retry_after report the state, and 429 means "too many". The client keeps a
-// budget that mirrors the window, so a burst from one process waits instead of
-// drawing 429s; the last state is [Client.Rate].
+// budget that mirrors the window in its [Store], so a burst — from one process or
+// from every replica sharing the store — waits instead of drawing 429s; the last
+// state is [Client.Rate].
 //
 // GET and PUT are retried on connection errors, 5xx and 429. POST is retried only
 // where the server surely did not act: 429, and a connection that could not be

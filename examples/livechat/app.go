@@ -254,6 +254,9 @@ func (a *app) postMessage(w http.ResponseWriter, r *http.Request) {
 		LastCaseID:   v.caseID,
 		UserFullName: strings.TrimSpace(in.Name),
 		Content:      in.Text,
+		// The page's id of the message: a Send repeated with it (the page retried
+		// after an error) writes at most once.
+		IdempotencyKey: in.ClientID,
 	}
 	previous := v.caseID
 	a.mu.Unlock()

@@ -469,6 +469,7 @@ func (a *app) write(w http.ResponseWriter, r *http.Request, who demoCustomer) {
 	msg := &deskie.CustomerMessage{
 		Channel: a.channel, UserCustomID: who.Login, UserID: st.userID, LastCaseID: st.caseID,
 		UserFullName: who.Name, UserEmail: who.Email, Subject: subject, Content: text,
+		IdempotencyKey: r.PostFormValue("key"), // the form's id: a resubmitted form writes once
 	}
 	a.mu.Unlock()
 	if from != nil {

@@ -317,6 +317,21 @@ func nextEvent(t *testing.T, events <-chan replyEvent) replyEvent {
 	return replyEvent{}
 }
 
+// TestResubmittedFormWritesOnce: the form's key is the message's IdempotencyKey.
+func TestResubmittedFormWritesOnce(t *testing.T) {
+	h := newHarness(t)
+	alice := h.signIn(t, "alice")
+	form := url.Values{"subject": {"Twice"}, "text": {"Sent twice"}, "key": {"form-key-1"}}
+	_, first, _ := alice.postForm("/messages", form)
+	_, again, _ := alice.postForm("/messages", form)
+	if first == "" || again != first {
+		t.Fatalf("first → %q, again → %q", first, again)
+	}
+	if n := len(h.fake.Cases()); n != 1 {
+		t.Fatalf("%d cases, want 1", n)
+	}
+}
+
 // TestManyCases: with 1,000 cases the list pages through 20 at a time, and no
 // page is near 200 KB.
 func TestManyCases(t *testing.T) {
