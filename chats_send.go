@@ -244,6 +244,9 @@ func (r *router) run(ctx context.Context) (*SendResult, error) {
 // checked once per customer when the caller gave it.
 func (r *router) knownUser(ctx context.Context) (bool, error) {
 	st := &r.turn.state
+	if r.userID == 0 && st.Verified != 0 {
+		r.userID = st.Verified // an earlier Send of this customer found or made the user
+	}
 	if r.userID != 0 && r.userID == st.Verified {
 		return true, nil
 	}

@@ -43,7 +43,10 @@ type budget struct {
 	mu    sync.Mutex
 	wake  chan struct{} // closed and replaced when an answer may have moved the window
 	limit int           // the limit as last told to the store; 0 while unknown
-	rate  Rate          // the last answer's headers, merged (Client.Rate)
+	// unlimited: the probe's answer carried no limit, so nothing is paced (until
+	// an answer brings one).
+	unlimited bool
+	rate      Rate // the last answer's headers, merged (Client.Rate)
 }
 
 const (
@@ -87,7 +90,7 @@ func (b *budget) take(ctx context.Context, cost int) (spent, error) {
 			}
 			return spent{}, &notSentError{err: storeErr("spend rate budget", err)}
 		}
-		if g.OK && g.Left < 0 {
+		if g.OK && g.Left < 0 && !b.isUnlimited() {
 			// limit unknown: one probe at a time until an answer tells it
 			select {
 			case b.probe <- struct{}{}:
@@ -120,6 +123,12 @@ func (b *budget) take(ctx context.Context, cost int) (spent, error) {
 	}
 }
 
+func (b *budget) isUnlimited() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.unlimited
+}
+
 func (b *budget) knownLimit() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -130,6 +139,13 @@ func (b *budget) knownLimit() int {
 func (b *budget) observe(ctx context.Context, s spent, status int, r parsedRate) {
 	if s.probed {
 		defer func() { <-b.probe }()
+		if status != 0 && !r.hasLimit {
+			// An answer without a limit: the server reports none, so requests are
+			// not held one at a time (until an answer brings a limit).
+			b.mu.Lock()
+			b.unlimited = b.limit <= 0
+			b.mu.Unlock()
+		}
 	}
 	if !r.any() {
 		return
@@ -138,7 +154,7 @@ func (b *budget) observe(ctx context.Context, s spent, status int, r parsedRate)
 	b.rate = b.rate.merge(r)
 	newLimit := r.hasLimit && r.Limit != b.limit
 	if r.hasLimit {
-		b.limit = r.Limit
+		b.limit, b.unlimited = r.Limit, false
 	}
 	b.mu.Unlock()
 	if b.disabled {
