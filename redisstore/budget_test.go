@@ -130,7 +130,7 @@ func TestBudgetMatchesReference(t *testing.T) {
 	s, _ := NewTestStore(t)
 	for seed := range uint64(60) {
 		runBudgetSeq(t, s, seed, false, func(step int, what string, ref, got deskie.BudgetState, rg, gg *deskie.BudgetGrant) {
-			if ref.Limit != got.Limit || ref.Left != got.Left || ref.Gen != got.Gen || (ref.Limit > 0 && !ref.End.Equal(got.End)) {
+			if ref.Limit != got.Limit || ref.Left != got.Left || ref.Gen != got.Gen || ref.Told != got.Told || (ref.Limit > 0 && !ref.End.Equal(got.End)) {
 				t.Errorf("seed %d step %d %s:\n state %+v\n want  %+v", seed, step, what, got, ref)
 			}
 			if rg != nil && *rg != *gg {
@@ -148,7 +148,7 @@ func TestBudgetRoundsEndsUp(t *testing.T) {
 	s, _ := NewTestStore(t)
 	for seed := range uint64(30) {
 		runBudgetSeq(t, s, 1000+seed, true, func(step int, what string, ref, got deskie.BudgetState, rg, gg *deskie.BudgetGrant) {
-			if ref.Limit != got.Limit || ref.Left != got.Left || ref.Gen != got.Gen || (ref.Limit > 0 && got.End.UnixMilli() != ceilMillis(ref.End)) {
+			if ref.Limit != got.Limit || ref.Left != got.Left || ref.Gen != got.Gen || ref.Told != got.Told || (ref.Limit > 0 && got.End.UnixMilli() != ceilMillis(ref.End)) {
 				t.Errorf("seed %d step %d %s:\n state %+v\n want  %+v (end rounded up)", seed, step, what, got, ref)
 			}
 			if rg == nil {

@@ -60,7 +60,8 @@
 //	                                         deskie.DedupStore methods)
 //	budget:HOST/PATH                 hash    limit, left (units of the current         a day past the window's end,
 //	                                         window), end (unix ms), gen (bumped at    refreshed by every call
-//	                                         each new window)
+//	                                         each new window), told (1 when the
+//	                                         server reported the end)
 //
 // CHANNEL, USER and KEY are query-escaped by the SDK, so no user id can reach
 // into another key or break the braces. A turn's state key is its lock's key plus

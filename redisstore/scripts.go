@@ -100,17 +100,22 @@ return 1
 `)
 
 // budgetLib is shared by both budget scripts: the state is a hash with fields
-// limit, left, end (unix ms) and gen; load returns them (end nil when unset),
-// save writes them and keeps the key for at least ARGV keep ms past the window's
-// end, so an idle account's state goes away on its own.
+// limit, left, end (unix ms), gen and told (1 when the end was told by the
+// server); load returns them (end nil when unset), save writes them and keeps
+// the key for at least ARGV keep ms past the window's end, so an idle account's
+// state goes away on its own.
 const budgetLib = `
 local function load()
-  local h = redis.call('HMGET', KEYS[1], 'limit', 'left', 'end', 'gen')
-  return tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]), tonumber(h[4]) or 0
+  local h = redis.call('HMGET', KEYS[1], 'limit', 'left', 'end', 'gen', 'told')
+  return tonumber(h[1]) or 0, tonumber(h[2]) or 0, tonumber(h[3]), tonumber(h[4]) or 0, h[5] == '1'
 end
-local function save(limit, left, e, gen, now, keep)
+local function save(limit, left, e, gen, told, now, keep)
+  local t = '0'
+  if told then
+    t = '1'
+  end
   redis.call('HSET', KEYS[1], 'limit', string.format('%d', limit), 'left', string.format('%d', left),
-    'end', string.format('%d', e), 'gen', string.format('%d', gen))
+    'end', string.format('%d', e), 'gen', string.format('%d', gen), 'told', t)
   local ttl = keep
   if e - now > ttl then
     ttl = e - now
@@ -125,12 +130,12 @@ end
 // Returns {ok, end, gen, left}.
 var spendBudget = redis.NewScript(budgetLib + `
 local cost, now = tonumber(ARGV[1]), tonumber(ARGV[2])
-local limit, left, e, gen = load()
+local limit, left, e, gen, told = load()
 if limit <= 0 then
   return {1, 0, gen, -1}
 end
 if e == nil or now >= e then
-  left, e, gen = limit, tonumber(ARGV[3]), gen + 1
+  left, e, gen, told = limit, tonumber(ARGV[3]), gen + 1, false
 end
 local ok = 1
 if left >= cost then
@@ -140,7 +145,7 @@ elseif limit < cost and left == limit then
 else
   ok = 0
 end
-save(limit, left, e, gen, now, tonumber(ARGV[4]))
+save(limit, left, e, gen, told, now, tonumber(ARGV[4]))
 return {ok, e, gen, left}
 `)
 
@@ -152,11 +157,18 @@ return {ok, e, gen, left}
 // ends are computed by the caller from now and the observation alone (unix ms,
 // rounded up). Returns 1 when the state changed, 0 when the limit is unknown.
 var observeBudget = redis.NewScript(budgetLib + `
-local limit, left, e, gen = load()
-local olimit = tonumber(ARGV[1])
+local limit, left, e, gen, told = load()
+local olimit, ogen = tonumber(ARGV[1]), tonumber(ARGV[4])
+local limited, raEnd = ARGV[3] == '1', tonumber(ARGV[8])
 if olimit > 0 then
   if limit <= 0 then
-    left, e, gen = olimit, tonumber(ARGV[6]), gen + 1
+    -- the first limit heard of starts a window; this answer belongs to it
+    local first = tonumber(ARGV[6])
+    if raEnd ~= nil and not limited then
+      first = raEnd
+    end
+    left, e, gen, told = olimit, first, gen + 1, false
+    ogen = gen
   end
   limit = olimit
 end
@@ -166,19 +178,18 @@ end
 if e == nil then
   e = 0
 end
-local current = tonumber(ARGV[4]) == gen
+local current = ogen == gen
 local oleft = tonumber(ARGV[2])
 if current and oleft >= 0 and oleft < left then
   left = oleft
 end
-if ARGV[3] == '1' then
-  left, e = 0, tonumber(ARGV[7])
-elseif current and ARGV[8] ~= '' then
-  local ra = tonumber(ARGV[8])
-  if ra > e then
-    e = ra
+if limited then
+  left, e, told = 0, tonumber(ARGV[7]), true
+elseif current and raEnd ~= nil then
+  if not told or raEnd > e then
+    e, told = raEnd, true
   end
 end
-save(limit, left, e, gen, tonumber(ARGV[5]), tonumber(ARGV[9]))
+save(limit, left, e, gen, told, tonumber(ARGV[5]), tonumber(ARGV[9]))
 return 1
 `)

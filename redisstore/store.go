@@ -191,13 +191,25 @@ func (s *Store) run(ctx context.Context, op string, fn func(context.Context) err
 	if err == nil {
 		return nil
 	}
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+	if cerr := ctxErr(ctx); cerr != nil && !errors.Is(err, cerr) {
 		// go-redis reports a deadline it applied to the socket as "i/o timeout":
 		// say which context ended too, so errors.Is(err, context.DeadlineExceeded)
 		// holds.
 		return fmt.Errorf("redisstore: %s: %w (%w)", op, err, cerr)
 	}
 	return wrap(op, err)
+}
+
+// ctxErr is ctx.Err(), and DeadlineExceeded once ctx's deadline has passed even
+// if its timer has not fired yet (a socket deadline set to it can fire first).
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // AcquireTurn implements [deskie.TurnStore]: SET NX PX in one script that also
@@ -418,6 +430,7 @@ func (s *Store) budgetState(ctx context.Context, key string) (deskie.BudgetState
 	}
 	st.Limit, st.Left, st.Gen = int(num("limit")), int(num("left")), num("gen")
 	st.End = time.UnixMilli(num("end"))
+	st.Told = h["told"] == "1"
 	return st, wrap("read budget", err)
 }
 
