@@ -3,6 +3,7 @@ package deskie
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -246,7 +247,12 @@ func (s *CasesService) Create(ctx context.Context, c *CaseCreate) (*Case, error)
 	if err != nil {
 		return nil, err
 	}
-	return s.send(ctx, "POST", "cases.json", body)
+	cs, err := s.send(ctx, "POST", "cases.json", body)
+	if err == nil && cs.ID == 0 {
+		// Written, but which case was made is unknown: as ambiguous as a lost answer.
+		return nil, &DecodeError{Method: "POST", Path: s.client.baseURL.Path + "cases.json", Err: errors.New("answer has no case_id"), Ambiguous: true}
+	}
+	return cs, err
 }
 
 // Get returns one case (GET /api/cases/{id}.json). A missing (or merged-away)

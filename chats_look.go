@@ -39,7 +39,16 @@ func (r *router) look(ctx context.Context, action Action) (*SendResult, error) {
 	if known, err := r.knownUser(ctx); err != nil || !known {
 		return nil, err
 	}
-	since := r.start.Add(-freshness)
+	since := r.since()
+	// An earlier attempt's write began at r.start: ours was made within minutes of
+	// it, not by a later Send of the same text.
+	until := time.Now().Add(time.Hour)
+	if r.lookFirst {
+		until = r.start.Add(freshness)
+		if offset, ok := r.chats.client.budget.serverOffset(); ok {
+			until = until.Add(max(offset, 0))
+		}
+	}
 	l, err := r.chats.client.Cases.List(ctx, &CaseListOptions{UserID: []int64{r.userID}, Channel: []string{r.m.Channel},
 		ShowActiveChats: true, Sort: "updated_at_desc", Limit: lookCases})
 	if err != nil {
@@ -57,7 +66,7 @@ func (r *router) look(ctx context.Context, action Action) (*SendResult, error) {
 			return nil, err
 		}
 		for _, msg := range msgs {
-			if msg.UserID == r.userID && msg.StaffID == 0 && !msg.CreatedAt.Before(since) && r.same(msg) {
+			if msg.UserID == r.userID && msg.StaffID == 0 && !msg.CreatedAt.Before(since) && !msg.CreatedAt.After(until) && r.same(msg) {
 				found = append(found, candidate{msg: msg, caseID: c.ID})
 			}
 		}
@@ -84,26 +93,43 @@ func (r *router) look(ctx context.Context, action Action) (*SendResult, error) {
 	return res, nil
 }
 
+// since is the earliest a message of ours can have been created, in the server's
+// time: when this Send began, moved by the server's clock as its Date headers
+// tell it (less a margin for servers whose clocks differ); for an earlier
+// attempt's write, or when the server's clock is unknown, a few minutes earlier.
+func (r *router) since() time.Time {
+	if offset, ok := r.chats.client.budget.serverOffset(); ok && !r.lookFirst {
+		return r.start.Add(offset - serverClockMargin)
+	}
+	return r.start.Add(-freshness)
+}
+
+// serverClockMargin allows for the API's servers disagreeing about the time.
+const serverClockMargin = 30 * time.Second
+
 // notOthers drops the matches other Sends of this customer wrote, and returns the
 // rest oldest first.
 func (r *router) notOthers(found []candidate, since time.Time) []candidate {
 	slices.SortFunc(found, func(a, b candidate) int { return compareMessages(a.msg, b.msg) })
 	written := r.turn.state.Written
-	found = slices.DeleteFunc(found, func(c candidate) bool {
-		return slices.ContainsFunc(written, func(w writeTrace) bool { return w.MessageID == c.msg.ID })
-	})
 	print := r.print()
+	// First the cases other Sends created: the id of a case's opening message is
+	// not in the answer, but it is the earliest match created no earlier than the
+	// case (ids and times only grow). This runs on every match, before the id
+	// rule below, which may already have dropped that opening message.
 	for _, w := range written {
 		if w.MessageID != 0 || w.Print != print || w.At.Before(since) || len(found) == 0 {
 			continue
 		}
-		// A case another Send created: its opening message is the earliest match
-		// created no earlier than the case (ids and times only grow).
 		if i := slices.IndexFunc(found, func(c candidate) bool { return !c.msg.CreatedAt.Before(w.At.Add(-time.Second)) }); i >= 0 {
 			found = slices.Delete(found, i, i+1)
 		}
 	}
-	return found
+	// ids only grow: a message no newer than the newest an earlier Send had
+	// written when this one began is not ours; nor is one a Send wrote since.
+	return slices.DeleteFunc(found, func(c candidate) bool {
+		return c.msg.ID <= r.after || slices.ContainsFunc(written, func(w writeTrace) bool { return w.MessageID == c.msg.ID })
+	})
 }
 
 func compareMessages(a, b *Message) int {

@@ -53,17 +53,22 @@ func (s *ChatsService) Send(ctx context.Context, m *CustomerMessage) (*SendResul
 		// continue from where that one went, as if the caller had waited for it.
 		r.userID, r.saved = prev.UserID, prev.CaseID
 	}
+	r.after = t.state.lastMessageID()
 	var rec *sendRecord
 	if m.IdempotencyKey != "" {
 		if rec, err = r.readRecord(ctx); err != nil {
 			return nil, err
 		}
+		if rec != nil && rec.Print != "" && rec.Print != r.print() {
+			return nil, &ArgumentError{Field: "CustomerMessage.IdempotencyKey", Reason: fmt.Sprintf(
+				"%q was used for a different message of this customer; nothing was sent", m.IdempotencyKey)}
+		}
 		if rec != nil && rec.State == recordDone {
 			return rec.result(), nil
 		}
 		if rec != nil { // pending: the first attempt's write ended unknown (or it crashed)
-			r.start, r.lookFirst = rec.Start, true
-		} else if err := r.writeRecord(ctx, &sendRecord{State: recordPending, Start: r.start}); err != nil {
+			r.start, r.after, r.lookFirst = rec.Start, rec.After, true
+		} else if err := r.writeRecord(ctx, &sendRecord{State: recordPending, Start: r.start, Print: r.print(), After: r.after}); err != nil {
 			return nil, err
 		}
 	}
@@ -73,7 +78,7 @@ func (s *ChatsService) Send(ctx context.Context, m *CustomerMessage) (*SendResul
 	}
 	t.state.From, t.state.Prev = [2]int64{m.UserID, m.LastCaseID}, res.trace()
 	if m.IdempotencyKey != "" {
-		if err := r.writeRecord(context.WithoutCancel(ctx), doneRecord(r.start, res)); err != nil {
+		if err := r.writeRecord(context.WithoutCancel(ctx), doneRecord(r.start, r.print(), res)); err != nil {
 			// Written to Deskie; only the record failed. A repeat will look first.
 			c.logger.Warn("deskie: message sent but its idempotency record was not saved", "case_id", res.CaseID, "error", err)
 		}
@@ -94,6 +99,8 @@ func (res *SendResult) trace() *sendTrace {
 type sendRecord struct {
 	State   string    `json:"state"`
 	Start   time.Time `json:"start"`
+	Print   string    `json:"fp,omitempty"`    // the message's fingerprint: a key reused for another message is refused
+	After   int64     `json:"after,omitempty"` // the newest message id known when the first attempt began
 	Action  Action    `json:"action,omitempty"`
 	CaseID  int64     `json:"case_id,omitempty"`
 	UserID  int64     `json:"user_id,omitempty"`
@@ -106,8 +113,8 @@ const (
 	recordDone    = "done"
 )
 
-func doneRecord(start time.Time, res *SendResult) *sendRecord {
-	return &sendRecord{State: recordDone, Start: start, Action: res.Action, CaseID: res.CaseID,
+func doneRecord(start time.Time, print string, res *SendResult) *sendRecord {
+	return &sendRecord{State: recordDone, Start: start, Print: print, Action: res.Action, CaseID: res.CaseID,
 		UserID: res.UserID, Message: res.Message, Case: res.Case}
 }
 
@@ -185,19 +192,29 @@ func (w *recordWire) record() *sendRecord {
 	return &rec
 }
 
+// maxResends bounds how often Send writes again after a write that ended unknown
+// and a look that did not find it.
+const maxResends = 2
+
 // router carries one Send through its look / decide / write steps.
 type router struct {
-	chats     *ChatsService
-	m         *CustomerMessage
-	turn      *turn
-	userID    int64
-	saved     int64
-	start     time.Time
+	chats  *ChatsService
+	m      *CustomerMessage
+	turn   *turn
+	userID int64
+	saved  int64
+	start  time.Time
+	// after is the newest message id an earlier Send of this customer wrote when
+	// this message's first attempt began: ids only grow, so ours is above it.
+	after     int64
 	lookFirst bool
 }
 
 func (r *router) run(ctx context.Context) (*SendResult, error) {
 	if r.lookFirst {
+		if err := r.turn.check(); err != nil {
+			return nil, err
+		}
 		found, err := r.look(ctx, "")
 		if err != nil {
 			return nil, fmt.Errorf("deskie: looking whether an earlier attempt of this message landed: %w", err)
@@ -206,15 +223,22 @@ func (r *router) run(ctx context.Context) (*SendResult, error) {
 			return found, nil
 		}
 	}
-	resent, redecided := false, false
+	resends, redecided := 0, false
 	for {
 		action, target, err := r.decide(ctx)
 		if err != nil {
 			return nil, err
 		}
+		if err := r.turn.check(); err != nil {
+			return nil, err
+		}
 		res, err := r.write(ctx, action, target)
 		if err == nil {
 			return res, nil
+		}
+		if lost := r.turn.check(); lost != nil {
+			// Another replica may hold the customer now: no look, no second write.
+			return nil, errors.Join(err, lost)
 		}
 		switch {
 		case errors.Is(err, ErrAmbiguous):
@@ -226,10 +250,10 @@ func (r *router) run(ctx context.Context) (*SendResult, error) {
 				r.chats.client.logger.Info("deskie: ambiguous write had landed; not sending again", "action", found.Action, "case_id", found.CaseID)
 				return found, nil
 			}
-			if resent {
-				return nil, err // still unknown after one re-send: the caller decides
+			if resends == maxResends {
+				return nil, err // still unknown: the caller decides (a repeat with the key looks first)
 			}
-			resent = true
+			resends++
 		case target != nil && isGone(err) && !redecided:
 			r.saved = target.ID
 			redecided = true
@@ -295,7 +319,12 @@ func (r *router) decide(ctx context.Context) (Action, *Case, error) {
 	return action, last, nil
 }
 
+// write makes the one write of a Send. It runs under the turn: if the turn is
+// lost (its lease could not be renewed), the request is canceled, so nothing is
+// written after another replica could have taken the customer.
 func (r *router) write(ctx context.Context, action Action, last *Case) (*SendResult, error) {
+	ctx, cancel := r.turn.guard(ctx)
+	defer cancel()
 	m := r.m
 	st := &r.turn.state
 	if action == ActionCreatedCase {

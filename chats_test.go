@@ -354,7 +354,7 @@ func TestSendAmbiguousTwiceReturnsAmbiguous(t *testing.T) {
 			n++
 		}
 	}
-	assert.Equal(t, 2, n, "at most one re-send")
+	assert.Equal(t, 1+maxResends, n, "at most maxResends re-sends, each after a look")
 }
 
 func TestSendValidation(t *testing.T) {

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	mrand "math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,14 +56,35 @@ type writeTrace struct {
 	At        time.Time `json:"at"`
 }
 
-// maxWritten bounds burstState.Written.
-const maxWritten = 16
+// burstState.Written keeps the writes of the last writtenSpan (a look never
+// reaches further back), and at most maxWritten of them.
+const (
+	writtenSpan = 2 * freshness
+	maxWritten  = 256
+)
 
 func (st *burstState) wrote(w writeTrace) {
 	st.Written = append(st.Written, w)
-	if n := len(st.Written); n > maxWritten {
-		st.Written = append(st.Written[:0], st.Written[n-maxWritten:]...)
+	keep := st.Written[:0]
+	for _, old := range st.Written {
+		if !old.At.Before(w.At.Add(-writtenSpan)) {
+			keep = append(keep, old)
+		}
 	}
+	if n := len(keep); n > maxWritten {
+		keep = keep[n-maxWritten:]
+	}
+	st.Written = keep
+}
+
+// lastMessageID is the newest message id a Send of this customer wrote: message
+// ids only grow, so no message at or below it can be a later Send's.
+func (st *burstState) lastMessageID() int64 {
+	var id int64
+	for _, w := range st.Written {
+		id = max(id, w.MessageID)
+	}
+	return id
 }
 
 // turn is a held customer turn.
@@ -72,7 +95,14 @@ type turn struct {
 	state  burstState
 	stop   chan struct{}
 	wg     sync.WaitGroup
-	lost   chan struct{} // closed when a renewal found the lease gone
+	// valid is when the turn stops being surely ours (unix ns): two thirds of a
+	// lease after the last successful acquire or renewal, so it is known lost
+	// before another replica can take it.
+	valid atomic.Int64
+	// lost is canceled when the turn may no longer be ours; writes run under it,
+	// so no request leaves after another replica could have taken the turn.
+	lost       context.Context
+	cancelLost context.CancelFunc
 }
 
 // Turn waits, backing off from 2 ms to 100 ms, while another Send holds it.
@@ -83,7 +113,8 @@ const (
 
 // takeTurn waits for the customer's turn, or until ctx is done.
 func (c *Client) takeTurn(ctx context.Context, channel, customID string) (*turn, error) {
-	t := &turn{client: c, key: turnKey(channel, customID), token: newToken(), stop: make(chan struct{}), lost: make(chan struct{})}
+	t := &turn{client: c, key: turnKey(channel, customID), token: newToken(), stop: make(chan struct{})}
+	t.lost, t.cancelLost = context.WithCancel(context.Background())
 	wait := turnPollMin
 	for {
 		ok, state, err := c.store.AcquireTurn(ctx, t.key, t.token, c.turnLease)
@@ -94,6 +125,7 @@ func (c *Client) takeTurn(ctx context.Context, channel, customID string) (*turn,
 			return nil, storeErr("acquire customer turn", err)
 		}
 		if ok {
+			t.extend()
 			if len(state) > 0 {
 				if err := json.Unmarshal(state, &t.state); err != nil {
 					c.logger.Warn("deskie: unreadable customer state in the store; starting afresh", "error", err)
@@ -117,7 +149,30 @@ func (c *Client) takeTurn(ctx context.Context, channel, customID string) (*turn,
 	}
 }
 
-// renew extends the lease every third of it while the Send runs.
+func (t *turn) extend() {
+	t.valid.Store(time.Now().Add(t.client.turnLease * 2 / 3).UnixNano())
+}
+
+// check returns an error when the turn may no longer be ours: nothing more may be
+// written in this Send (a repeat with the same IdempotencyKey is safe).
+func (t *turn) check() error {
+	if t.lost.Err() != nil || time.Now().UnixNano() > t.valid.Load() {
+		t.cancelLost()
+		return &StoreError{Op: "hold customer turn", Err: fmt.Errorf("%w; nothing more was written (repeat with the same IdempotencyKey)", ErrTurnLost)}
+	}
+	return nil
+}
+
+// guard returns ctx canceled also when the turn is lost.
+func (t *turn) guard(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(t.lost, cancel)
+	return wctx, func() { stop(); cancel() }
+}
+
+// renew extends the lease every third of it while the Send runs; when it cannot
+// (the store is unreachable, or the lease ran out), the turn is lost once its
+// validity passes.
 func (t *turn) renew() {
 	defer t.wg.Done()
 	lease := t.client.turnLease
@@ -131,12 +186,17 @@ func (t *turn) renew() {
 			ctx, cancel := context.WithTimeout(context.Background(), lease/3)
 			ok, err := t.client.store.RenewTurn(ctx, t.key, t.token, lease)
 			cancel()
-			if err != nil {
+			switch {
+			case err == nil && ok:
+				t.extend()
+			case err == nil:
+				t.cancelLost() // another holder has it
+				return
+			default:
 				t.client.logger.Warn("deskie: could not renew a customer turn", "error", storeErr("renew customer turn", err))
-				continue
 			}
-			if !ok {
-				close(t.lost)
+			if time.Now().UnixNano() > t.valid.Load() {
+				t.cancelLost()
 				return
 			}
 		}
@@ -148,13 +208,18 @@ func (t *turn) renew() {
 func (t *turn) done() {
 	close(t.stop)
 	t.wg.Wait()
-	data, err := json.Marshal(&t.state)
-	if err != nil {
-		data = nil
-	}
+	data, _ := json.Marshal(&t.state) // plain data: cannot fail
+	defer t.cancelLost()
 	ctx, cancel := context.WithTimeout(context.Background(), t.client.turnLease)
 	defer cancel()
-	switch err := t.client.store.ReleaseTurn(ctx, t.key, t.token, data, defaultTurnStateTTL); {
+	var err error
+	for attempt := range 3 { // a failed release costs the customer a lease's wait
+		if err = t.client.store.ReleaseTurn(ctx, t.key, t.token, data, defaultTurnStateTTL); err == nil || errors.Is(err, ErrTurnLost) {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+	}
+	switch {
 	case errors.Is(err, ErrTurnLost):
 		t.client.logger.Warn("deskie: a customer turn's lease ran out during Send; its state was not saved")
 	case err != nil:

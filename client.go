@@ -304,6 +304,10 @@ func (c *Client) Do(req *http.Request, v any) (*Response, error) {
 	}
 	resp, err := rc.Do(rreq)
 	if err != nil {
+		if resp != nil { // an answer that came as the caller's context ended
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBody))
+			_ = resp.Body.Close()
+		}
 		return nil, call.requestError(ctx, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
@@ -335,13 +339,23 @@ func (c *Client) Do(req *http.Request, v any) (*Response, error) {
 }
 
 // call is the one helper every service method uses: build, send, decode.
+//
+// A read whose 2xx answer could not be decoded (a proxy's error page, a body cut
+// short) is asked again, like a 5xx, up to WithMaxRetries times: the server did
+// not change anything, and the next answer may be whole.
 func (c *Client) call(ctx context.Context, method, path string, q, body, v any) error {
-	req, err := c.NewRequest(ctx, method, path, q, body)
-	if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		req, err := c.NewRequest(ctx, method, path, q, body)
+		if err != nil {
+			return err
+		}
+		_, err = c.Do(req, v)
+		var de *DecodeError
+		if err == nil || !idempotent(method) || !errors.As(err, &de) || attempt >= c.maxRetries || ctx.Err() != nil {
+			return err
+		}
+		c.logger.Info("deskie: retrying a read whose answer could not be decoded", "method", method, "path", de.Path, "attempt", attempt+2)
 	}
-	_, err = c.Do(req, v)
-	return err
 }
 
 // errRedirect is the reason a redirect is refused.

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrAmbiguous marks a failed write that may or may not have been applied: a POST
@@ -220,11 +221,12 @@ func (s *callState) checkResponse(resp *http.Response) error {
 		apiErr.Code, apiErr.Message = string(wire.Error), string(wire.Message)
 	}
 	if apiErr.Code == "" && apiErr.Message == "" {
-		apiErr.Message = strings.TrimSpace(string(body[:min(len(body), 200)]))
+		apiErr.Message = string(body)
 	}
-	// A proxy that echoes the request must not leak the key into logs.
-	apiErr.Code = s.client.auth.redact(apiErr.Code)
-	apiErr.Message = s.client.auth.redact(apiErr.Message)
+	// A proxy that echoes the request must not leak the key into logs: redact,
+	// then cut (on a rune boundary) what is kept of the server's text.
+	apiErr.Code = excerpt(s.client.auth.redact(apiErr.Code), maxErrorExcerpt)
+	apiErr.Message = excerpt(s.client.auth.redact(apiErr.Message), maxErrorExcerpt)
 	if resp.StatusCode == http.StatusTooManyRequests || bodySaysRateLimit(resp.StatusCode, body) {
 		d, _ := retryAfter(resp.Header, time.Now())
 		return &RateLimitError{APIError: apiErr, RetryAfter: d}
@@ -265,3 +267,19 @@ func (c *credentials) redact(text string) string {
 }
 
 var basicAuthPattern = regexp.MustCompile(`(?i)basic\s+[A-Za-z0-9+/=_-]{8,}`)
+
+// maxErrorExcerpt bounds how much of the server's text an APIError keeps.
+const maxErrorExcerpt = 200
+
+// excerpt trims s and cuts it to at most n bytes without splitting a character.
+func excerpt(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

@@ -28,6 +28,7 @@ func ExampleRepliesService_Watch() {
 		log.Fatal(err)
 	}
 	_, _ = srv.AgentReply(res.CaseID, 7, "Yes, from 10 to 4.")
+	clock.Advance(time.Minute) // the fake's time moves on: the reply is a minute old
 
 	// Watch polls the channel until ctx ends; beside Client.NewWebhookHandler it
 	// delivers what the webhook missed, each reply once. Its first poll looks an

@@ -1,6 +1,7 @@
 package deskie
 
 import (
+	"container/list"
 	"context"
 	"sync"
 	"time"
@@ -14,13 +15,14 @@ const defaultMemoryStoreSize = 100_000
 // (package redisstore). It also implements [DedupStore], so it can be given to
 // [WithDedupStore]. Safe for concurrent use.
 //
-// Expired keys are dropped as they are met and swept when the store is full; when
-// it holds its maximum of live keys, the oldest written key is forgotten first.
+// It keeps at most 100,000 keys. Expired keys are dropped as they are met and
+// swept when the store is full; when it still holds its maximum of live keys, the
+// oldest written key is forgotten first — never a customer's turn while it is held.
 type MemoryStore struct {
 	mu      sync.Mutex
 	max     int
 	entries map[string]*memEntry
-	order   []string // keys in write order, for eviction; may hold stale names
+	order   *list.List // of keys, oldest written first; one element per live entry
 	budgets map[string]BudgetState
 	now     func() time.Time
 }
@@ -28,59 +30,69 @@ type MemoryStore struct {
 type memEntry struct {
 	value   []byte
 	token   string // a turn's or a claim's holder
+	turn    bool   // a held turn: never evicted while live
 	done    bool   // a completed claim
 	expires time.Time
+	elem    *list.Element
 }
 
 // NewMemoryStore returns an empty in-process store that keeps at most 100,000 keys.
 func NewMemoryStore() *MemoryStore { return newMemoryStore(defaultMemoryStoreSize) }
 
 func newMemoryStore(size int) *MemoryStore {
-	return &MemoryStore{max: size, entries: map[string]*memEntry{}, budgets: map[string]BudgetState{}, now: time.Now}
+	return &MemoryStore{max: size, entries: map[string]*memEntry{}, order: list.New(), budgets: map[string]BudgetState{}, now: time.Now}
+}
+
+func (s *MemoryStore) expired(e *memEntry, now time.Time) bool {
+	return !e.expires.IsZero() && !now.Before(e.expires)
 }
 
 // get returns the live entry at key. Callers hold s.mu.
 func (s *MemoryStore) get(key string) *memEntry {
 	e := s.entries[key]
-	if e != nil && !e.expires.IsZero() && !s.now().Before(e.expires) {
-		delete(s.entries, key)
+	if e != nil && s.expired(e, s.now()) {
+		s.remove(key)
 		return nil
 	}
 	return e
 }
 
-// put stores e at key, evicting when full. Callers hold s.mu.
-func (s *MemoryStore) put(key string, e *memEntry) {
-	if _, ok := s.entries[key]; !ok {
-		if len(s.entries) >= s.max {
-			s.evict()
-		}
-		s.order = append(s.order, key)
+// remove forgets key. Callers hold s.mu.
+func (s *MemoryStore) remove(key string) {
+	if e := s.entries[key]; e != nil {
+		s.order.Remove(e.elem)
+		delete(s.entries, key)
 	}
+}
+
+// put stores e at key as its newest write, evicting when full. Callers hold s.mu.
+func (s *MemoryStore) put(key string, e *memEntry) {
+	s.remove(key)
+	if len(s.entries) >= s.max {
+		s.evict()
+	}
+	e.elem = s.order.PushBack(key)
 	s.entries[key] = e
 }
 
-// evict sweeps expired keys and, if still full, forgets the oldest ones.
+// evict makes room for one key: expired keys first (one sweep), then the oldest
+// written ones, skipping held turns.
 func (s *MemoryStore) evict() {
 	now := s.now()
-	for k, e := range s.entries {
-		if !e.expires.IsZero() && !now.Before(e.expires) {
-			delete(s.entries, k)
+	for el := s.order.Front(); el != nil; {
+		next := el.Next()
+		if k := el.Value.(string); s.expired(s.entries[k], now) {
+			s.remove(k)
 		}
+		el = next
 	}
-	kept := s.order[:0]
-	for _, k := range s.order {
-		if _, ok := s.entries[k]; !ok {
-			continue
+	for el := s.order.Front(); el != nil && len(s.entries) >= s.max; {
+		next := el.Next()
+		if k := el.Value.(string); !s.entries[k].turn {
+			s.remove(k)
 		}
-		if len(s.entries) >= s.max {
-			delete(s.entries, k)
-			continue
-		}
-		kept = append(kept, k)
+		el = next
 	}
-	clear(s.order[len(kept):])
-	s.order = kept
 }
 
 func (s *MemoryStore) expiry(ttl time.Duration) time.Time {
@@ -99,7 +111,7 @@ func (s *MemoryStore) AcquireTurn(_ context.Context, key, token string, lease ti
 	if e := s.get(key); e != nil && e.token != token {
 		return false, nil, nil
 	}
-	s.put(key, &memEntry{token: token, expires: s.expiry(lease)})
+	s.put(key, &memEntry{token: token, turn: true, expires: s.expiry(lease)})
 	var state []byte
 	if e := s.get(stateKey(key)); e != nil {
 		state = e.value
@@ -127,7 +139,7 @@ func (s *MemoryStore) ReleaseTurn(_ context.Context, key, token string, state []
 	if e == nil || e.token != token {
 		return ErrTurnLost
 	}
-	delete(s.entries, key)
+	s.remove(key)
 	if state != nil {
 		s.put(stateKey(key), &memEntry{value: state, expires: s.expiry(stateTTL)})
 	}
@@ -173,7 +185,7 @@ func (s *MemoryStore) ReleaseClaim(_ context.Context, key, token string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e := s.get(key); e != nil && !e.done && e.token == token {
-		delete(s.entries, key)
+		s.remove(key)
 	}
 	return nil
 }

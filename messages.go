@@ -3,6 +3,7 @@ package deskie
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -135,6 +136,10 @@ func (s *MessagesService) Create(ctx context.Context, caseID int64, m *MessageCr
 		return nil, err
 	}
 	msg := w.toMessage()
+	if msg.ID == 0 {
+		// Written, but which message was made is unknown: as ambiguous as a lost answer.
+		return nil, &DecodeError{Method: "POST", Path: s.client.baseURL.Path + messagesPath(caseID), Err: errors.New("answer has no message_id"), Ambiguous: true}
+	}
 	if m.StaffID != 0 {
 		// Remembered so that Replies.Watch knows this reply as the integration's own
 		// (the REST answer carries no b_from_api, unlike the webhook).

@@ -46,6 +46,9 @@ type budget struct {
 	// unlimited: the probe's answer carried no limit, so nothing is paced (until
 	// an answer brings one).
 	unlimited bool
+	// offset is the server's clock minus ours, from the last answer's Date header.
+	offset    time.Duration
+	hasOffset bool
 	rate      Rate // the last answer's headers, merged (Client.Rate)
 }
 
@@ -90,17 +93,27 @@ func (b *budget) take(ctx context.Context, cost int) (spent, error) {
 			}
 			return spent{}, &notSentError{err: storeErr("spend rate budget", err)}
 		}
-		if g.OK && g.Left < 0 && !b.isUnlimited() {
-			// limit unknown: one probe at a time until an answer tells it
-			select {
-			case b.probe <- struct{}{}:
-				if b.knownLimit() > 0 {
-					<-b.probe
-					continue // learned while we waited: spend for real
+		if g.OK && g.Left < 0 {
+			if known := b.knownLimit(); known > 0 {
+				// This process knows the limit but the store does not (it forgot it,
+				// or telling it failed): tell it again, then spend for real.
+				if err := b.tell(ctx, known); err != nil {
+					return spent{}, &notSentError{err: err}
 				}
-				return spent{grant: g, probed: true}, nil
-			case <-ctx.Done():
-				return spent{}, &notSentError{err: ctx.Err()}
+				continue
+			}
+			if !b.isUnlimited() {
+				// limit unknown: one probe at a time until an answer tells it
+				select {
+				case b.probe <- struct{}{}:
+					if b.knownLimit() > 0 || b.isUnlimited() {
+						<-b.probe
+						continue // learned while we waited
+					}
+					return spent{grant: g, probed: true}, nil
+				case <-ctx.Done():
+					return spent{}, &notSentError{err: ctx.Err()}
+				}
 			}
 		}
 		if g.OK {
@@ -123,6 +136,38 @@ func (b *budget) take(ctx context.Context, cost int) (spent, error) {
 	}
 }
 
+// tell gives the store a limit it does not know (Gen -1: it starts a window).
+func (b *budget) tell(ctx context.Context, limit int) error {
+	err := b.store.ObserveBudget(ctx, b.key, BudgetObservation{Now: b.now(), Window: b.window, Limit: limit,
+		Left: -1, RetryAfter: -1, Gen: -1, MaxWait: b.maxWait})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return storeErr("preset rate budget", err)
+	}
+	return nil
+}
+
+// noteDate learns the server's clock from an answer's Date header (whole
+// seconds, so the offset may be up to a second early).
+func (b *budget) noteDate(h http.Header, now time.Time) {
+	d, err := http.ParseTime(h.Get("Date"))
+	if err != nil {
+		return
+	}
+	b.mu.Lock()
+	b.offset, b.hasOffset = d.Sub(now), true
+	b.mu.Unlock()
+}
+
+// serverOffset is the server's clock minus ours, when an answer told it.
+func (b *budget) serverOffset() (time.Duration, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.offset, b.hasOffset
+}
+
 func (b *budget) isUnlimited() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -139,7 +184,7 @@ func (b *budget) knownLimit() int {
 func (b *budget) observe(ctx context.Context, s spent, status int, r parsedRate) {
 	if s.probed {
 		defer func() { <-b.probe }()
-		if status != 0 && !r.hasLimit {
+		if status != 0 && (!r.hasLimit || r.Limit == 0) {
 			// An answer without a limit: the server reports none, so requests are
 			// not held one at a time (until an answer brings a limit).
 			b.mu.Lock()
@@ -152,10 +197,7 @@ func (b *budget) observe(ctx context.Context, s spent, status int, r parsedRate)
 	}
 	b.mu.Lock()
 	b.rate = b.rate.merge(r)
-	newLimit := r.hasLimit && r.Limit != b.limit
-	if r.hasLimit {
-		b.limit, b.unlimited = r.Limit, false
-	}
+	newLimit := r.hasLimit && r.Limit > 0 && r.Limit != b.limit
 	b.mu.Unlock()
 	if b.disabled {
 		return
@@ -178,6 +220,10 @@ func (b *budget) observe(ctx context.Context, s spent, status int, r parsedRate)
 	}
 	if err := b.store.ObserveBudget(context.WithoutCancel(ctx), b.key, obs); err != nil {
 		b.logger.Warn("deskie: could not record the rate budget", "error", storeErr("observe rate budget", err))
+	} else if newLimit {
+		b.mu.Lock()
+		b.limit, b.unlimited = r.Limit, false // known here only once the store knows it
+		b.mu.Unlock()
 	}
 	b.mu.Lock()
 	close(b.wake)
@@ -342,7 +388,9 @@ func (t *budgetTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.budget.observe(ctx, s, 0, parsedRate{})
 		return resp, err
 	}
-	r := parseRate(resp.Header, t.budget.now())
+	now := t.budget.now()
+	r := parseRate(resp.Header, now)
+	t.budget.noteDate(resp.Header, now)
 	t.budget.observe(ctx, s, resp.StatusCode, r)
 	resp.Body = &answerBody{ReadCloser: resp.Body, cancel: cancel, rate: r}
 	return resp, nil

@@ -52,7 +52,10 @@ func (s *callState) checkRetry(ctx context.Context, resp *http.Response, err err
 		if err == nil {
 			s.lastErr = ctxErr
 		}
-		s.ambiguous = !idempotent(s.method) && (err != nil && !notSent(err) || resp != nil && resp.StatusCode >= 500)
+		// A write the server answered (2xx) or failed on (5xx) as the caller gave
+		// up may have been applied; one refused (4xx) or never sent was not.
+		s.ambiguous = !idempotent(s.method) && (err != nil && !notSent(err) ||
+			resp != nil && (resp.StatusCode < 300 || resp.StatusCode >= 500))
 		return false, ctxErr
 	}
 	var se *StoreError
