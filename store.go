@@ -58,9 +58,10 @@ type TurnStore interface {
 	// lease ran out and another holder may have taken it).
 	RenewTurn(ctx context.Context, key, token string, lease time.Duration) (bool, error)
 	// ReleaseTurn frees key if token holds it and, in the same atomic step, saves
-	// state for the next holder (kept for stateTTL). When token no longer holds
-	// key, nothing is written (fencing: an expired holder never overwrites the
-	// state of the next) and ErrTurnLost is returned.
+	// state for the next holder (kept for stateTTL; a nil state keeps the state
+	// saved before). When token no longer holds key, nothing is written (fencing:
+	// an expired holder never overwrites the state of the next) and ErrTurnLost is
+	// returned.
 	ReleaseTurn(ctx context.Context, key, token string, state []byte, stateTTL time.Duration) error
 }
 
@@ -198,8 +199,10 @@ func BudgetSpend(st BudgetState, req BudgetRequest) (BudgetState, BudgetGrant) {
 	return st, BudgetGrant{OK: true, Gen: st.Gen, Left: st.Left}
 }
 
-// budgetMargin is added to a server-reported window end so a rounded retry_after
-// never lets a request reach the server just before its window turns.
+// budgetMargin (10 ms) is added to a server-reported window end so a rounded
+// retry_after never lets a request reach the server just before its window
+// turns. A store that keeps times more coarsely (milliseconds) rounds window ends
+// up, never down: a request may then wait a little longer, never go early.
 const budgetMargin = 10 * time.Millisecond
 
 // BudgetObserve is the learn step of the shared budget, the reference for
@@ -215,6 +218,8 @@ const budgetMargin = 10 * time.Millisecond
 //     the end only moves later, never earlier (within a window the end only moves
 //     forward, so an answer that arrives out of order cannot open the next window
 //     early);
+//   - a retry_after is bounded by the window, and 10 ms (budgetMargin) is added
+//     to every end the server tells;
 //   - a 429 empties the window and ends it after min(retry_after, MaxWait), or
 //     after min(window, MaxWait) when the answer gave no retry_after: the next
 //     window then starts fresh (left = limit).
