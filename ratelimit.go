@@ -2,6 +2,7 @@ package deskie
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -31,7 +32,7 @@ import (
 //   - a caller that must wait for the window waits here, bounded by its context;
 //     that wait is never part of the attempt's timeout (see budgetTransport).
 type budget struct {
-	store    BudgetStore
+	store    Store
 	key      string
 	disabled bool
 	window   time.Duration
@@ -46,6 +47,9 @@ type budget struct {
 	// unlimited: the probe's answer carried no limit, so nothing is paced (until
 	// an answer brings one).
 	unlimited bool
+	// end is the window end last told to the store, for window generation endGen.
+	end    time.Time
+	endGen int64
 	// offset is the server's clock minus ours, from the last answer's Date header.
 	offset    time.Duration
 	hasOffset bool
@@ -72,9 +76,17 @@ func cost(method string) int {
 
 // spent is what one attempt took from the budget, handed back to observe.
 type spent struct {
-	grant  BudgetGrant
-	probed bool
+	grant      BudgetGrant
+	probed     bool
+	probeToken string // the store's probe lock, held while the probe is out
 }
+
+// probeLease bounds how long one replica's probe holds the others; probePoll is
+// how often they look whether it told the limit.
+const (
+	probeLease = 10 * time.Second
+	probePoll  = 20 * time.Millisecond
+)
 
 // take waits until the budget pays cost, then spends it. Errors are a
 // *notSentError (ctx ended while waiting) or a *StoreError.
@@ -110,10 +122,24 @@ func (b *budget) take(ctx context.Context, cost int) (spent, error) {
 						<-b.probe
 						continue // learned while we waited
 					}
-					return spent{grant: g, probed: true}, nil
 				case <-ctx.Done():
 					return spent{}, &notSentError{err: ctx.Err()}
 				}
+				// One probe across the replicas too: another's probe answer will
+				// tell the store the limit, so this one waits for it.
+				token := newToken()
+				ok, _, err := b.store.AcquireTurn(ctx, b.key+":probe", token, probeLease)
+				if err == nil && ok {
+					return spent{grant: g, probed: true, probeToken: token}, nil
+				}
+				<-b.probe
+				if err != nil {
+					return spent{}, &notSentError{err: storeErr("take the rate probe", err)}
+				}
+				if err := sleepCtx(ctx, probePoll); err != nil {
+					return spent{}, &notSentError{err: err}
+				}
+				continue
 			}
 		}
 		if g.OK {
@@ -174,6 +200,23 @@ func (b *budget) isUnlimited() bool {
 	return b.unlimited
 }
 
+// toldEnd reports whether this process already told the store a window end for
+// gen within a few milliseconds of end (the server's retry_after points every
+// answer of a window at the same end): telling it again changes nothing. It
+// records end as told otherwise.
+func (b *budget) toldEnd(gen int64, end time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if gen == b.endGen && !b.end.IsZero() && end.Sub(b.end).Abs() <= endSlack {
+		return true
+	}
+	b.end, b.endGen = end, gen
+	return false
+}
+
+// endSlack is how far apart two told window ends may be and still be the same.
+const endSlack = 50 * time.Millisecond
+
 func (b *budget) knownLimit() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -183,7 +226,12 @@ func (b *budget) knownLimit() int {
 // observe learns from an attempt's answer (nil when it failed without one).
 func (b *budget) observe(ctx context.Context, s spent, status int, r parsedRate) {
 	if s.probed {
-		defer func() { <-b.probe }()
+		defer func() {
+			if err := b.store.ReleaseTurn(context.WithoutCancel(ctx), b.key+":probe", s.probeToken, nil, 0); err != nil && !errors.Is(err, ErrTurnLost) {
+				b.logger.Warn("deskie: could not free the rate probe; it frees itself", "error", storeErr("release the rate probe", err))
+			}
+			<-b.probe
+		}()
 		if status != 0 && (!r.hasLimit || r.Limit == 0) {
 			// An answer without a limit: the server reports none, so requests are
 			// not held one at a time (until an answer brings a limit).
@@ -204,10 +252,12 @@ func (b *budget) observe(ctx context.Context, s spent, status int, r parsedRate)
 	}
 	limited := status == http.StatusTooManyRequests
 	lower := r.hasLeft && s.grant.Left >= 0 && r.Remaining < s.grant.Left
-	if !newLimit && !limited && !lower && !r.hasRetryAfter {
+	now := b.now()
+	newEnd := r.hasRetryAfter && !b.toldEnd(s.grant.Gen, now.Add(min(r.RetryAfter, b.window)))
+	if !newLimit && !limited && !lower && !newEnd {
 		return
 	}
-	obs := BudgetObservation{Now: b.now(), Window: b.window, Limit: -1, Left: -1, RetryAfter: -1,
+	obs := BudgetObservation{Now: now, Window: b.window, Limit: -1, Left: -1, RetryAfter: -1,
 		Limited: limited, Gen: s.grant.Gen, MaxWait: b.maxWait}
 	if r.hasLimit {
 		obs.Limit = r.Limit

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/deskie-go/deskie/deskietest"
 	"github.com/jarcoal/httpmock"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -195,4 +196,30 @@ func TestBurstDrawsNo429(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Zero(t, refused.Load(), "no request was refused by the server")
+}
+
+// Replicas that share a Store learn the limit from one probe: the others wait
+// for its answer instead of each sending an uncounted request, so a burst
+// across them draws no 429 in its first window.
+func TestBudgetOneProbeAcrossReplicas(t *testing.T) {
+	srv := deskietest.NewServer(deskietest.WithRateLimit(30, time.Second))
+	t.Cleanup(srv.Close)
+	srv.AddChannel("App", deskietest.ChannelSync, "")
+	shared := NewMemoryStore()
+	var wg sync.WaitGroup
+	for range 4 {
+		c, err := NewClient("", srv.StaffEmail(), srv.APIKey(), WithBaseURL(srv.URL), WithStore(shared), WithMaxRetries(0))
+		require.NoError(t, err)
+		for range 9 {
+			wg.Go(func() {
+				_, err := c.Channels.List(context.Background())
+				assert.NoError(t, err)
+			})
+		}
+	}
+	wg.Wait()
+	for _, r := range srv.Requests() {
+		assert.NotEqual(t, http.StatusTooManyRequests, r.Status, "no replica overdrew the first window")
+	}
+	assert.Len(t, srv.Requests(), 36, "every request sent once; the last ones waited for the next window")
 }
