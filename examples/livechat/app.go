@@ -1,16 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/json"
 	"errors"
-	"html"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/deskie-go/deskie"
+	"github.com/deskie-go/deskie/examples/internal/pagetext"
 )
 
 //go:embed static
@@ -304,44 +304,14 @@ func (a *app) deliver(_ context.Context, r *deskie.AgentReply) error {
 	if v.caseID == 0 {
 		v.caseID = r.CaseID
 	}
-	e := event{Kind: "agent", Text: shorten(plainText(r.Content), maxTextRunes), CaseID: r.CaseID, MessageID: r.MessageID}
+	e := event{Kind: "agent", Text: pagetext.Shorten(pagetext.Plain(r.Content), maxTextRunes), CaseID: r.CaseID, MessageID: r.MessageID}
 	for _, f := range r.Attachments {
 		if strings.HasPrefix(f.URL, "https://") || strings.HasPrefix(f.URL, "http://") {
-			e.Files = append(e.Files, file{Name: cmpOr(f.Name, "attachment"), URL: f.URL})
+			e.Files = append(e.Files, file{Name: cmp.Or(f.Name, "attachment"), URL: f.URL})
 		}
 	}
 	a.addLocked(v, e)
 	return nil
-}
-
-var (
-	breakTags = regexp.MustCompile(`(?i)<br\s*/?>|</p>|</div>|</li>`)
-	anyTag    = regexp.MustCompile(`<[^>]*>`)
-)
-
-// plainText turns a reply that may hold HTML into text (the page shows text only).
-func plainText(s string) string {
-	if !strings.Contains(s, "<") && !strings.Contains(s, "&") {
-		return strings.TrimSpace(s)
-	}
-	s = breakTags.ReplaceAllString(s, "\n")
-	s = anyTag.ReplaceAllString(s, "")
-	return strings.TrimSpace(html.UnescapeString(s))
-}
-
-// shorten cuts s to n runes.
-func shorten(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // frames renders events as server-sent events, the newest ones within
@@ -366,7 +336,7 @@ func frames(batch []event) [][]byte {
 // keep-alive comment every 25 s.
 func (a *app) events(w http.ResponseWriter, r *http.Request) {
 	v := a.visitorFor(w, r)
-	after, _ := strconv.ParseInt(cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")), 10, 64)
+	after, _ := strconv.ParseInt(cmp.Or(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")), 10, 64)
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

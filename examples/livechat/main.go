@@ -23,6 +23,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -117,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		case len(token) < 16:
 			return errors.New("DESKIE_WEBHOOK_TOKEN must be a secret of at least 16 characters")
 		default:
-			webhookAdvisory = "the channel's Webhook URL must be " + strings.TrimSuffix(cmpOr(*publicURL, appURL), "/") + "/deskie/<DESKIE_WEBHOOK_TOKEN>"
+			webhookAdvisory = "the channel's Webhook URL must be " + strings.TrimSuffix(cmp.Or(*publicURL, appURL), "/") + "/deskie/<DESKIE_WEBHOOK_TOKEN>"
 		}
 		printf("livechat: a chat widget on the custom channel %s of %s\n", channel, client.BaseURL())
 		printf("  widget:  %s/\n", appURL)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -10,13 +11,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"html"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/deskie-go/deskie"
+	"github.com/deskie-go/deskie/examples/internal/pagetext"
 )
 
 //go:embed static templates
@@ -307,7 +307,7 @@ func statusLabel(s deskie.CaseStatus) (label, badge string) {
 }
 
 func (a *app) listCases(w http.ResponseWriter, r *http.Request, who demoCustomer) {
-	page, err := strconv.Atoi(cmpOr(r.URL.Query().Get("page"), "1"))
+	page, err := strconv.Atoi(cmp.Or(r.URL.Query().Get("page"), "1"))
 	if err != nil || page < 1 || page > 500 {
 		page = 1
 	}
@@ -336,7 +336,7 @@ func (a *app) listCases(w http.ResponseWriter, r *http.Request, who demoCustomer
 				continue
 			}
 			label, badge := statusLabel(c.Status)
-			rows = append(rows, caseRow{ID: c.ID, Number: c.Number, Subject: shorten(c.Subject, 200), Status: c.Status, Created: c.CreatedAt, Updated: c.UpdatedAt, StatusLabel: label, Badge: badge})
+			rows = append(rows, caseRow{ID: c.ID, Number: c.Number, Subject: pagetext.Shorten(c.Subject, 200), Status: c.Status, Created: c.CreatedAt, Updated: c.UpdatedAt, StatusLabel: label, Badge: badge})
 		}
 	}
 	data["Cases"] = rows
@@ -374,7 +374,7 @@ func (a *app) thread(w http.ResponseWriter, r *http.Request, who demoCustomer) {
 	}
 	after := a.lastSeq(who.Login) // replies after this arrive on the live stream
 	// The latest page first (newest first from the API, shown oldest first).
-	page, err := strconv.Atoi(cmpOr(r.URL.Query().Get("page"), "1"))
+	page, err := strconv.Atoi(cmp.Or(r.URL.Query().Get("page"), "1"))
 	if err != nil || page < 1 || page > 500 {
 		page = 1
 	}
@@ -392,11 +392,11 @@ func (a *app) thread(w http.ResponseWriter, r *http.Request, who demoCustomer) {
 		}
 		text := m.Content
 		if strings.TrimSpace(text) == "" {
-			text = plainText(m.ContentHTML)
+			text = pagetext.Plain(m.ContentHTML)
 		} else {
-			text = plainText(text)
+			text = pagetext.Plain(text)
 		}
-		shown := shorten(text, maxShownRunes)
+		shown := pagetext.Shorten(text, maxShownRunes)
 		rows = append(rows, messageRow{ID: m.ID, FromAgent: m.StaffID != 0, Text: shown, Shortened: shown != text, At: m.CreatedAt, Files: m.Attachments})
 	}
 	last, err := a.client.Chats.LastChatIn(r.Context(), c.UserID, a.channel)
@@ -516,7 +516,7 @@ func (a *app) deliver(_ context.Context, r *deskie.AgentReply) error {
 		c.userID = r.UserID
 	}
 	c.seq++
-	c.events = append(c.events, replyEvent{Seq: c.seq, CaseID: r.CaseID, MessageID: r.MessageID, Text: shorten(plainText(r.Content), maxShownRunes), At: time.Now()})
+	c.events = append(c.events, replyEvent{Seq: c.seq, CaseID: r.CaseID, MessageID: r.MessageID, Text: pagetext.Shorten(pagetext.Plain(r.Content), maxShownRunes), At: time.Now()})
 	if len(c.events) > maxEvents {
 		c.events = append(c.events[:0:0], c.events[len(c.events)-maxEvents:]...)
 	}
@@ -534,7 +534,7 @@ func (a *app) lastSeq(login string) int64 {
 // events streams the customer's agent replies after ?after= (or Last-Event-ID)
 // as server-sent events, with a keep-alive comment every 25 s.
 func (a *app) events(w http.ResponseWriter, r *http.Request, who demoCustomer) {
-	after, _ := strconv.ParseInt(cmpOr(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")), 10, 64)
+	after, _ := strconv.ParseInt(cmp.Or(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")), 10, 64)
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -577,34 +577,4 @@ func (a *app) events(w http.ResponseWriter, r *http.Request, who demoCustomer) {
 			}
 		}
 	}
-}
-
-var (
-	breakTags = regexp.MustCompile(`(?i)<br\s*/?>|</p>|</div>|</li>`)
-	anyTag    = regexp.MustCompile(`<[^>]*>`)
-)
-
-// plainText turns text that may hold HTML into plain text (pages show text only).
-func plainText(s string) string {
-	if !strings.Contains(s, "<") && !strings.Contains(s, "&") {
-		return strings.TrimSpace(s)
-	}
-	s = breakTags.ReplaceAllString(s, "\n")
-	s = anyTag.ReplaceAllString(s, "")
-	return strings.TrimSpace(html.UnescapeString(s))
-}
-
-// shorten cuts s to n runes.
-func shorten(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	return string([]rune(s)[:n-1]) + "…"
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -25,6 +25,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -117,7 +118,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if !deskie.IsCustomChannel(channel) {
 			return fmt.Errorf("DESKIE_CHANNEL=%q is not a custom channel code like cch12", channel)
 		}
-		advice := "the channel's Webhook URL must be " + strings.TrimSuffix(cmpOr(*publicURL, appURL), "/") + "/deskie/<DESKIE_WEBHOOK_TOKEN>"
+		advice := "the channel's Webhook URL must be " + strings.TrimSuffix(cmp.Or(*publicURL, appURL), "/") + "/deskie/<DESKIE_WEBHOOK_TOKEN>"
 		switch {
 		case token == "":
 			advice = fmt.Sprintf("no DESKIE_WEBHOOK_TOKEN: replies arrive by polling every %v (set a token and the channel's Webhook URL for real time)", *poll)
