@@ -68,6 +68,11 @@ func TestLiveChat(t *testing.T) {
 	}
 
 	// The agent closes the chat; the customer's next message opens a new case.
+	// The console first shows the reply it sent: adding it to the thread moves
+	// the buttons down, so a click aimed before that lands on the reply box.
+	waitFor(t, console, 10*time.Second, "the console to show the reply it sent",
+		`document.querySelector('#status-line').textContent.startsWith('Reply ') &&
+		 [...document.querySelectorAll('#thread li[data-kind="agent"]')].some(li => li.textContent.includes(`+js(reply)+`))`)
 	do(t, console, 10*time.Second, "closing the case in the console", chromedp.Click(chromedp.CSS("#close-case")))
 	waitFor(t, console, 10*time.Second, "the case to show closed",
 		`document.querySelector('#case-status')?.dataset.status === 'closed'`)

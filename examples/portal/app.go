@@ -3,19 +3,14 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"embed"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,27 +46,6 @@ const (
 	sessionCookie   = "portal_session"
 )
 
-// demoCustomer is one of the accounts of the demo's sign-in page. Login is their
-// id on the service, sent as user_custom_id.
-type demoCustomer struct {
-	Login, Name, Email string
-}
-
-var demoCustomers = []demoCustomer{
-	{"alice", "Alice Martin", "alice@example.com"},
-	{"bob", "Bob Chen", "bob@example.com"},
-	{"carol", "Carol Diaz", "carol@example.com"},
-}
-
-func findCustomer(login string) (demoCustomer, bool) {
-	for _, c := range demoCustomers {
-		if c.Login == login {
-			return c, true
-		}
-	}
-	return demoCustomer{}, false
-}
-
 // customer is what the portal keeps per customer: the two ids Chats.Send returns
 // and the latest replies, for the live stream.
 type customer struct {
@@ -79,15 +53,6 @@ type customer struct {
 	seq            int64
 	events         []replyEvent
 	changed        chan struct{}
-}
-
-// replyEvent is an agent's reply, as sent to the page.
-type replyEvent struct {
-	Seq       int64     `json:"seq"`
-	CaseID    int64     `json:"case_id"`
-	MessageID int64     `json:"message_id"`
-	Text      string    `json:"text"`
-	At        time.Time `json:"at"`
 }
 
 // app is the portal's backend.
@@ -124,89 +89,6 @@ func (a *app) routes(webhookToken string) http.Handler {
 		mux.Handle("/deskie/", a.client.NewWebhookHandler(a.deliver, deskie.WithWebhookToken(webhookToken)))
 	}
 	return guard(mux)
-}
-
-// guard sets the security headers and refuses cross-site form posts.
-func guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-		if r.Method == http.MethodPost && !strings.HasPrefix(r.URL.Path, "/deskie/") {
-			if origin := r.Header.Get("Origin"); origin != "" {
-				if u, err := url.Parse(origin); err != nil || u.Host != r.Host {
-					http.Error(w, "cross-site request refused", http.StatusForbidden)
-					return
-				}
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// session returns the signed-in customer, from the signed session cookie.
-func (a *app) session(r *http.Request) (demoCustomer, bool) {
-	c, err := r.Cookie(sessionCookie)
-	if err != nil {
-		return demoCustomer{}, false
-	}
-	login, sig, ok := strings.Cut(c.Value, ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(a.sign(login))) {
-		return demoCustomer{}, false
-	}
-	return findCustomer(login)
-}
-
-func (a *app) sign(login string) string {
-	m := hmac.New(sha256.New, a.key)
-	m.Write([]byte(login))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
-
-// signedIn runs h for a signed-in customer and sends anyone else to sign in.
-func (a *app) signedIn(h func(http.ResponseWriter, *http.Request, demoCustomer)) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		who, ok := a.session(r)
-		if !ok {
-			if r.Method == http.MethodGet && r.URL.Path != "/events" {
-				http.Redirect(w, r, "/", http.StatusSeeOther)
-				return
-			}
-			http.Error(w, "sign in first", http.StatusUnauthorized)
-			return
-		}
-		h(w, r, who)
-	}
-}
-
-func (a *app) home(w http.ResponseWriter, r *http.Request) {
-	if _, ok := a.session(r); ok {
-		http.Redirect(w, r, "/cases", http.StatusSeeOther)
-		return
-	}
-	a.render(w, http.StatusOK, "signin.html", map[string]any{"Title": "Sign in", "Customers": demoCustomers})
-}
-
-func (a *app) signIn(w http.ResponseWriter, r *http.Request) {
-	who, ok := findCustomer(r.PostFormValue("login"))
-	if !ok {
-		http.Error(w, "no such demo customer", http.StatusBadRequest)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: who.Login + "." + a.sign(who.Login), Path: "/", HttpOnly: true, Secure: isHTTPS(r), SameSite: http.SameSiteLaxMode}) //nolint:gosec // G124: Secure when served over HTTPS; the demo is plain HTTP on loopback
-	http.Redirect(w, r, "/cases", http.StatusSeeOther)
-}
-
-func (a *app) signOut(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, Secure: isHTTPS(r), SameSite: http.SameSiteLaxMode, MaxAge: -1}) //nolint:gosec // G124: Secure when served over HTTPS; the demo is plain HTTP on loopback
-	http.Redirect(w, r, "/", http.StatusSeeOther)
-}
-
-// isHTTPS reports whether the page was asked for over HTTPS (directly or behind a
-// proxy that says so): the session cookie is then Secure. The demo itself runs on
-// plain HTTP on loopback.
-func isHTTPS(r *http.Request) bool {
-	return r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
 }
 
 func (a *app) render(w http.ResponseWriter, status int, name string, data map[string]any) {
@@ -496,85 +378,4 @@ func (a *app) write(w http.ResponseWriter, r *http.Request, who demoCustomer) {
 		code = "moved"
 	}
 	http.Redirect(w, r, fmt.Sprintf("/cases/%d?notice=%s#compose", res.CaseID, code), http.StatusSeeOther)
-}
-
-// deliver takes an agent reply (from the webhook or Replies.Watch) to the
-// customer's live stream.
-func (a *app) deliver(_ context.Context, r *deskie.AgentReply) error {
-	if _, ok := findCustomer(r.UserCustomID); !ok {
-		return nil // not one of the demo's customers
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	c := a.state(r.UserCustomID)
-	for _, e := range c.events {
-		if e.MessageID == r.MessageID {
-			return nil
-		}
-	}
-	if c.userID == 0 {
-		c.userID = r.UserID
-	}
-	c.seq++
-	c.events = append(c.events, replyEvent{Seq: c.seq, CaseID: r.CaseID, MessageID: r.MessageID, Text: pagetext.Shorten(pagetext.Plain(r.Content), maxShownRunes), At: time.Now()})
-	if len(c.events) > maxEvents {
-		c.events = append(c.events[:0:0], c.events[len(c.events)-maxEvents:]...)
-	}
-	close(c.changed)
-	c.changed = make(chan struct{})
-	return nil
-}
-
-func (a *app) lastSeq(login string) int64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.state(login).seq
-}
-
-// events streams the customer's agent replies after ?after= (or Last-Event-ID)
-// as server-sent events, with a keep-alive comment every 25 s.
-func (a *app) events(w http.ResponseWriter, r *http.Request, who demoCustomer) {
-	after, _ := strconv.ParseInt(cmp.Or(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")), 10, 64)
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write([]byte("retry: 2000\n\n")); err != nil {
-		return
-	}
-	ticker := time.NewTicker(keepAlive)
-	defer ticker.Stop()
-	for {
-		a.mu.Lock()
-		c := a.state(who.Login)
-		var batch []replyEvent
-		for _, e := range c.events {
-			if e.Seq > after {
-				batch = append(batch, e)
-			}
-		}
-		changed := c.changed
-		a.mu.Unlock()
-		for _, e := range batch {
-			data, _ := json.Marshal(e)
-			if _, err := w.Write([]byte("id: " + strconv.FormatInt(e.Seq, 10) + "\ndata: " + string(data) + "\n\n")); err != nil {
-				return
-			}
-			after = e.Seq
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-changed:
-		case <-ticker.C:
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
-				return
-			}
-		}
-	}
 }

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/deskie-go/deskie"
+	"github.com/deskie-go/deskie/examples/internal/pagetext"
+)
+
+// Agent replies to the customer's open pages: deliver takes them in (from the
+// webhook or Replies.Watch), events streams them as server-sent events.
+
+// replyEvent is an agent's reply, as sent to the page.
+type replyEvent struct {
+	Seq       int64     `json:"seq"`
+	CaseID    int64     `json:"case_id"`
+	MessageID int64     `json:"message_id"`
+	Text      string    `json:"text"`
+	At        time.Time `json:"at"`
+}
+
+// deliver takes an agent reply (from the webhook or Replies.Watch) to the
+// customer's live stream.
+func (a *app) deliver(_ context.Context, r *deskie.AgentReply) error {
+	if _, ok := findCustomer(r.UserCustomID); !ok {
+		return nil // not one of the demo's customers
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c := a.state(r.UserCustomID)
+	for _, e := range c.events {
+		if e.MessageID == r.MessageID {
+			return nil
+		}
+	}
+	if c.userID == 0 {
+		c.userID = r.UserID
+	}
+	c.seq++
+	c.events = append(c.events, replyEvent{Seq: c.seq, CaseID: r.CaseID, MessageID: r.MessageID, Text: pagetext.Shorten(pagetext.Plain(r.Content), maxShownRunes), At: time.Now()})
+	if len(c.events) > maxEvents {
+		c.events = append(c.events[:0:0], c.events[len(c.events)-maxEvents:]...)
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+	return nil
+}
+
+func (a *app) lastSeq(login string) int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.state(login).seq
+}
+
+// events streams the customer's agent replies after ?after= (or Last-Event-ID)
+// as server-sent events, with a keep-alive comment every 25 s.
+func (a *app) events(w http.ResponseWriter, r *http.Request, who demoCustomer) {
+	after, _ := strconv.ParseInt(cmp.Or(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")), 10, 64)
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write([]byte("retry: 2000\n\n")); err != nil {
+		return
+	}
+	ticker := time.NewTicker(keepAlive)
+	defer ticker.Stop()
+	for {
+		a.mu.Lock()
+		c := a.state(who.Login)
+		var batch []replyEvent
+		for _, e := range c.events {
+			if e.Seq > after {
+				batch = append(batch, e)
+			}
+		}
+		changed := c.changed
+		a.mu.Unlock()
+		for _, e := range batch {
+			data, _ := json.Marshal(e)
+			if _, err := w.Write([]byte("id: " + strconv.FormatInt(e.Seq, 10) + "\ndata: " + string(data) + "\n\n")); err != nil {
+				return
+			}
+			after = e.Seq
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		case <-ticker.C:
+			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
+				return
+			}
+		}
+	}
+}
