@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/deskie-go/deskie"
 	"github.com/deskie-go/deskie/examples/internal/pagetext"
+	"github.com/deskie-go/deskie/examples/internal/sse"
 )
 
 //go:embed static
@@ -314,70 +314,21 @@ func (a *app) deliver(_ context.Context, r *deskie.AgentReply) error {
 	return nil
 }
 
-// frames renders events as server-sent events, the newest ones within
-// maxReplayBytes: a page that opens on a long transcript gets its end.
-func frames(batch []event) [][]byte {
-	var out [][]byte
-	size := 0
-	for i := len(batch) - 1; i >= 0; i-- {
-		data, _ := json.Marshal(batch[i])
-		frame := []byte("id: " + strconv.FormatInt(batch[i].Seq, 10) + "\ndata: " + string(data) + "\n\n")
-		if size += len(frame); size > maxReplayBytes && len(out) > 0 {
-			break
-		}
-		out = append(out, frame)
-	}
-	slices.Reverse(out)
-	return out
-}
-
 // events streams the visitor's transcript as server-sent events: what is kept
-// after Last-Event-ID (or ?after=), then each new event as it comes, with a
-// keep-alive comment every 25 s.
+// after Last-Event-ID (or ?after=, the newest within maxReplayBytes), then each
+// new event as it comes, with a keep-alive comment every 25 s.
 func (a *app) events(w http.ResponseWriter, r *http.Request) {
 	v := a.visitorFor(w, r)
-	after, _ := strconv.ParseInt(cmp.Or(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")), 10, 64)
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write([]byte("retry: 2000\n\n")); err != nil {
-		return
-	}
-	ticker := time.NewTicker(keepAlive)
-	defer ticker.Stop()
-	for {
+	sse.Serve(w, r, keepAlive, maxReplayBytes, func(after int64) ([]sse.Event, <-chan struct{}) {
 		a.mu.Lock()
-		var batch []event
+		defer a.mu.Unlock()
+		var batch []sse.Event
 		for _, e := range v.events {
 			if e.Seq > after {
-				batch = append(batch, e)
+				batch = append(batch, sse.Event{Seq: e.Seq, Data: e})
 			}
 		}
-		changed := v.changed
 		v.active = time.Now()
-		a.mu.Unlock()
-		for _, frame := range frames(batch) {
-			if _, err := w.Write(frame); err != nil {
-				return
-			}
-		}
-		if len(batch) > 0 {
-			after = batch[len(batch)-1].Seq
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-changed:
-		case <-ticker.C:
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
-				return
-			}
-		}
-	}
+		return batch, v.changed
+	})
 }

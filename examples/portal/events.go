@@ -1,15 +1,13 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/deskie-go/deskie"
 	"github.com/deskie-go/deskie/examples/internal/pagetext"
+	"github.com/deskie-go/deskie/examples/internal/sse"
 )
 
 // Agent replies to the customer's open pages: deliver takes them in (from the
@@ -60,47 +58,16 @@ func (a *app) lastSeq(login string) int64 {
 // events streams the customer's agent replies after ?after= (or Last-Event-ID)
 // as server-sent events, with a keep-alive comment every 25 s.
 func (a *app) events(w http.ResponseWriter, r *http.Request, who demoCustomer) {
-	after, _ := strconv.ParseInt(cmp.Or(r.Header.Get("Last-Event-ID"), r.URL.Query().Get("after")), 10, 64)
-	rc := http.NewResponseController(w)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write([]byte("retry: 2000\n\n")); err != nil {
-		return
-	}
-	ticker := time.NewTicker(keepAlive)
-	defer ticker.Stop()
-	for {
+	sse.Serve(w, r, keepAlive, 0, func(after int64) ([]sse.Event, <-chan struct{}) {
 		a.mu.Lock()
+		defer a.mu.Unlock()
 		c := a.state(who.Login)
-		var batch []replyEvent
+		var batch []sse.Event
 		for _, e := range c.events {
 			if e.Seq > after {
-				batch = append(batch, e)
+				batch = append(batch, sse.Event{Seq: e.Seq, Data: e})
 			}
 		}
-		changed := c.changed
-		a.mu.Unlock()
-		for _, e := range batch {
-			data, _ := json.Marshal(e)
-			if _, err := w.Write([]byte("id: " + strconv.FormatInt(e.Seq, 10) + "\ndata: " + string(data) + "\n\n")); err != nil {
-				return
-			}
-			after = e.Seq
-		}
-		if err := rc.Flush(); err != nil {
-			return
-		}
-		select {
-		case <-r.Context().Done():
-			return
-		case <-changed:
-		case <-ticker.C:
-			if _, err := w.Write([]byte(": keep-alive\n\n")); err != nil {
-				return
-			}
-		}
-	}
+		return batch, c.changed
+	})
 }
