@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -324,7 +325,12 @@ func TestRetryPolicy(t *testing.T) {
 		rec := &recorder{}
 		rec.on(mt, "GET", "/api/cases/1.json", reply{status: 503, body: `{}`})
 		ctx, cancel := context.WithCancel(context.Background())
-		go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+		go func() { // once the first attempt is answered: the client is then waiting
+			for len(rec.all()) == 0 {
+				runtime.Gosched()
+			}
+			cancel()
+		}()
 		_, err := c.Cases.Get(ctx, 1)
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.Len(t, rec.all(), 1)
