@@ -67,24 +67,32 @@ func reviewClient(t *testing.T, srv *deskietest.Server, st Store, opts ...Option
 // returns an error that is safe to repeat, and the other replica's Send is the
 // only one that writes.
 func TestRegressionLeaseLostMidSend(t *testing.T) {
-	srv := deskietest.NewServer(deskietest.WithSlowDelay(600 * time.Millisecond))
+	srv := deskietest.NewServer()
 	t.Cleanup(srv.Close)
 	ch := srv.AddChannel("App", deskietest.ChannelSync, "")
 	shared := NewMemoryStore()
 	stA := &faultyStore{MemoryStore: shared}
 	stA.failRenew.Store(true)
-	lookupSent := make(chan struct{})
+	// A's first look-up is held until B's Send is over: it outlives A's lease
+	// (which A cannot renew), whatever the machine's load.
+	lookupSent, bDone := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	a := reviewClient(t, srv, stA, WithRateBudget(-1), WithHTTPClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 		if r.Method == http.MethodGet {
-			once.Do(func() { close(lookupSent) })
+			first := false
+			once.Do(func() { close(lookupSent); first = true })
+			if first {
+				select {
+				case <-bDone:
+				case <-r.Context().Done():
+				}
+			}
 		}
 		return http.DefaultTransport.RoundTrip(r)
 	})}))
 	b := reviewClient(t, srv, shared, WithRateBudget(-1))
-	a.turnLease, b.turnLease = 150*time.Millisecond, 150*time.Millisecond
+	a.turnLease = 150 * time.Millisecond
 
-	srv.Fail("GET /api/users.json", 1, deskietest.FaultSlow) // A's first look-up outlives its lease
 	msg := func(text string) *CustomerMessage {
 		return &CustomerMessage{Channel: ch, UserCustomID: "u-1", Content: text}
 	}
@@ -93,8 +101,9 @@ func TestRegressionLeaseLostMidSend(t *testing.T) {
 		_, err := a.Chats.Send(context.Background(), msg("first"))
 		errA <- err
 	}()
-	<-lookupSent // A holds the turn and waits for its slow look-up
+	<-lookupSent // A holds the turn and waits for its held look-up
 	resB, errB := b.Chats.Send(context.Background(), msg("second"))
+	close(bDone)
 	require.NoError(t, errB, "B takes the customer once A's lease ran out")
 	err := <-errA
 	var se *StoreError
@@ -102,6 +111,9 @@ func TestRegressionLeaseLostMidSend(t *testing.T) {
 	assert.ErrorIs(t, err, ErrTurnLost)
 	assert.Len(t, srv.Cases(), 1, "only B wrote")
 	assert.Equal(t, ActionCreatedCase, resB.Action)
+	msgs := srv.Messages(resB.CaseID)
+	require.Len(t, msgs, 1, "A's message was not written")
+	assert.Equal(t, "second", msgs[0].Content)
 }
 
 // R2: the Store fails once at ReleaseTurn after a successful Send: the trace of
@@ -257,15 +269,37 @@ func TestRegressionWrittenWindowTooShort(t *testing.T) {
 func TestRegressionQueuedBehindProbeIsNotSerialized(t *testing.T) {
 	srv := deskietest.NewServer(deskietest.WithRateLimit(0, 0), deskietest.WithSlowDelay(200*time.Millisecond))
 	t.Cleanup(srv.Close)
-	c := reviewClient(t, srv, NewMemoryStore())
-	srv.Fail("GET /api/custom_channels.json", 8, deskietest.FaultSlow)
-	start := time.Now()
+	srv.Fail("GET /api/custom_channels.json", 1, deskietest.FaultSlow) // the probe: the others queue behind it
+	// After the probe, each read is held until all 7 others are in flight at
+	// once (or 5 s pass): serialized reads never get there.
+	var mu sync.Mutex
+	var once sync.Once
+	calls, inFlight, most := 0, 0, 0
+	together := make(chan struct{})
+	c := reviewClient(t, srv, NewMemoryStore(), WithHTTPClient(&http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		calls++
+		probe := calls == 1
+		inFlight++
+		most = max(most, inFlight)
+		if !probe && inFlight == 7 {
+			once.Do(func() { close(together) })
+		}
+		mu.Unlock()
+		defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		if !probe {
+			select {
+			case <-together:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		return http.DefaultTransport.RoundTrip(r)
+	})}))
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Add(1)
-		go func() { defer wg.Done(); _, _ = c.Channels.List(context.Background()) }()
+		wg.Go(func() { _, _ = c.Channels.List(context.Background()) })
 	}
 	wg.Wait()
-	t.Logf("8 concurrent slow reads took %v", time.Since(start))
-	assert.Less(t, time.Since(start), 800*time.Millisecond)
+	assert.Equal(t, 8, calls)
+	assert.Equal(t, 7, most, "the 7 reads after the probe were in flight together")
 }
