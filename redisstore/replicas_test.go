@@ -331,7 +331,9 @@ func usedPerWindow(reps []*replica, limit int) []int {
 		if a.left < 0 || a.retryAfter < 0 {
 			continue
 		}
-		if e := a.at.Add(a.retryAfter); end.IsZero() || e.Sub(end) > time.Second {
+		// Consecutive windows end at least 2 s apart: an answer that took up to
+		// 1.5 s to come back still counts in its own window.
+		if e := a.at.Add(a.retryAfter); end.IsZero() || e.Sub(end) > 1500*time.Millisecond {
 			end = e
 			used = append(used, 0)
 		}
