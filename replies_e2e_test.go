@@ -316,7 +316,7 @@ func TestWatchPollCost(t *testing.T) {
 func TestWatchSurvivesFaults(t *testing.T) {
 	r := newWatchRig(t)
 	store := &flakyStore{MemoryStore: r.store}
-	var logs lockedBuffer
+	var logs deskie.SyncBuffer
 	client := r.newClient(store, deskie.WithMaxRetries(0), deskie.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	caseID := r.customers(1)[0]
 	store.down.Store(true) // unreachable from the start

@@ -244,24 +244,6 @@ func (s *flakyStore) Claim(ctx context.Context, key, token string, ttl time.Dura
 	return s.MemoryStore.Claim(ctx, key, token, ttl)
 }
 
-// lockedBuffer is a log sink safe for concurrent use.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // goroutines counts the program's goroutines, as a stack dump lists them (the
 // runtime's own, which runtime.NumGoroutine may count as they come and go, are
 // left out).
